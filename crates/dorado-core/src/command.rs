@@ -1,0 +1,258 @@
+//! What a request asks the store to do, once a dialect has read it.
+//!
+//! Every webhook dialect, the native API and the event API produce these
+//! commands; the store applies one request's commands in one transaction, and
+//! `dorado reindex` replays them from the delivery log. A command holds only
+//! parsed, normalized values: the store never validates text again.
+
+use crate::entity::DeployResult;
+use crate::id::ServiceId;
+use crate::instant::Timestamp;
+use crate::name::{Environment, ExternalId, IncidentKey, RepoKey, ServiceName, Sha};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A write, as the store applies it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    Deployment(DeploymentWrite),
+    Changes(ChangeBatch),
+    Incident(IncidentWrite),
+    ResolveIncident(IncidentResolve),
+}
+
+/// A service as a body or a path names it: by id or by name. Dialects
+/// resolve it against the organization's [`ServiceDirectory`], so commands
+/// carry only ids.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceRef {
+    Id(ServiceId),
+    Name(ServiceName),
+}
+
+impl ServiceRef {
+    /// Reads an id (`"7"` or `7`) or a name.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+            return s
+                .parse()
+                .map(|id| Self::Id(ServiceId(id)))
+                .map_err(|_| format!("'{s}' is not a service id"));
+        }
+        ServiceName::parse(s).map(Self::Name)
+    }
+}
+
+impl std::fmt::Display for ServiceRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Id(id) => write!(f, "{id}"),
+            Self::Name(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// The services of one organization, handed to a dialect so that it can
+/// turn names into ids (and name the offending field) without touching the
+/// database.
+#[derive(Debug, Clone, Default)]
+pub struct ServiceDirectory {
+    by_id: HashMap<ServiceId, ServiceName>,
+    by_name: HashMap<ServiceName, ServiceId>,
+}
+
+impl ServiceDirectory {
+    pub fn new(services: impl IntoIterator<Item = (ServiceId, ServiceName)>) -> Self {
+        let mut dir = Self::default();
+        for (id, name) in services {
+            dir.by_name.insert(name.clone(), id);
+            dir.by_id.insert(id, name);
+        }
+        dir
+    }
+
+    pub fn resolve(&self, r: &ServiceRef) -> Option<ServiceId> {
+        match r {
+            ServiceRef::Id(id) => self.by_id.contains_key(id).then_some(*id),
+            ServiceRef::Name(n) => self.by_name.get(n).copied(),
+        }
+    }
+
+    pub fn name(&self, id: ServiceId) -> Option<&ServiceName> {
+        self.by_id.get(&id)
+    }
+}
+
+/// Why a deployment is rework, when the sender says so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeploymentKind {
+    #[default]
+    Normal,
+    Rollback,
+    Hotfix,
+}
+
+impl DeploymentKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Normal => "normal",
+            Self::Rollback => "rollback",
+            Self::Hotfix => "hotfix",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "normal" | "deploy" | "deployment" | "" => Ok(Self::Normal),
+            "rollback" => Ok(Self::Rollback),
+            "hotfix" => Ok(Self::Hotfix),
+            other => Err(format!(
+                "'{other}' is not a kind; expected normal, rollback or hotfix"
+            )),
+        }
+    }
+}
+
+/// One repository at one commit that a deployment rolled out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployedCommit {
+    /// The repository as the sender wrote it, for display.
+    pub repo: String,
+    pub repo_key: RepoKey,
+    pub sha: Sha,
+}
+
+/// One entry of a deployment's explicit list of shipped commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShippedCommit {
+    pub repo: String,
+    pub repo_key: RepoKey,
+    pub sha: Sha,
+    /// When the sender knows it; otherwise the commit's known time is used.
+    pub committed_at: Option<Timestamp>,
+}
+
+/// Creates a deployment, or replaces the one with the same external id in
+/// the same service (commits included).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentWrite {
+    pub service: ServiceId,
+    /// The sender's id; `None` always creates a new deployment.
+    pub external_id: Option<ExternalId>,
+    pub name: Option<String>,
+    pub environment: Environment,
+    pub result: DeployResult,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub commits: Vec<DeployedCommit>,
+    /// The explicit list of what this deployment shipped, when the sender
+    /// gave one; otherwise the commit graph decides.
+    pub shipped: Option<Vec<ShippedCommit>>,
+    pub kind: DeploymentKind,
+    /// Marked as rework by the sender (a rollback or hotfix is rework too).
+    pub rework: bool,
+    /// A lead time the sender measured itself (Allstacks' `lead_time`
+    /// optional field), used when the deployment ships no known commit.
+    pub lead_time_seconds: Option<i64>,
+    /// Which dialect created it: `native`, `events`, `devlake`, `allstacks`.
+    pub source: String,
+    /// What the dialect keeps beyond the domain fields (Allstacks job
+    /// fields, DevLake names and refs), shown back to the sender as is.
+    pub attributes: serde_json::Value,
+}
+
+/// One repository's commits, in any order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeBatch {
+    pub repo: String,
+    pub repo_key: RepoKey,
+    pub commits: Vec<ChangeWrite>,
+}
+
+/// A commit. Writing a known commit again fills in what was missing; its
+/// parents are added to those already known.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChangeWrite {
+    pub sha: Sha,
+    pub parents: Vec<Sha>,
+    pub committed_at: Option<Timestamp>,
+    pub authored_at: Option<Timestamp>,
+    pub author: Option<String>,
+    pub message: Option<String>,
+}
+
+/// What caused an incident, when the sender names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentCause {
+    /// A deployment's external id in the incident's service.
+    Deployment(ExternalId),
+    /// A sha deployed by the incident's service.
+    Commit(Sha),
+}
+
+/// Creates an incident, or updates the one with the same key in the same
+/// service. Fields left `None` keep what is stored, so a start that arrives
+/// after its resolve does not reopen it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentWrite {
+    /// `None`: an incident of the organization as a whole, linked to nothing.
+    pub service: Option<ServiceId>,
+    pub key: IncidentKey,
+    pub title: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub resolved_at: Option<Timestamp>,
+    pub cause: Option<IncidentCause>,
+    /// The external id of the deployment that fixed it: that one is rework.
+    pub fixed_by: Option<ExternalId>,
+    /// False for issues that are stored but are not incidents (DevLake
+    /// issues of another `type`); the metrics ignore them.
+    pub is_incident: bool,
+    pub source: String,
+    pub attributes: serde_json::Value,
+}
+
+/// Resolves an incident by key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentResolve {
+    /// `None`: the key alone names it (refused when several services use it).
+    pub service: Option<ServiceId>,
+    pub key: IncidentKey,
+    pub resolved_at: Timestamp,
+    /// Keep an earlier resolution time instead of moving it (DevLake's
+    /// `close` only resolves an issue that has no resolution date yet).
+    pub keep_existing: bool,
+    /// Create the incident, not yet started, when the key is unknown: a
+    /// historical resolve may arrive before its start.
+    pub create_missing: bool,
+    pub source: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_refs_read_ids_and_names() {
+        assert_eq!(ServiceRef::parse("7"), Ok(ServiceRef::Id(ServiceId(7))));
+        assert_eq!(
+            ServiceRef::parse("checkout"),
+            Ok(ServiceRef::Name(ServiceName::parse("checkout").unwrap()))
+        );
+        assert!(ServiceRef::parse("").is_err());
+        assert!(ServiceRef::parse("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn directory_resolves_only_its_own_services() {
+        let dir = ServiceDirectory::new([(ServiceId(2), ServiceName::parse("checkout").unwrap())]);
+        assert_eq!(dir.resolve(&ServiceRef::parse("2").unwrap()), Some(ServiceId(2)));
+        assert_eq!(dir.resolve(&ServiceRef::parse("checkout").unwrap()), Some(ServiceId(2)));
+        assert_eq!(dir.resolve(&ServiceRef::parse("3").unwrap()), None);
+        assert_eq!(dir.resolve(&ServiceRef::parse("cart").unwrap()), None);
+    }
+}

@@ -1,0 +1,1 @@
+//! The DORA engine: every figure of semantics.md from stored facts, with no I/O.
