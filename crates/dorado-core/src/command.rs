@@ -250,8 +250,14 @@ mod tests {
     #[test]
     fn directory_resolves_only_its_own_services() {
         let dir = ServiceDirectory::new([(ServiceId(2), ServiceName::parse("checkout").unwrap())]);
-        assert_eq!(dir.resolve(&ServiceRef::parse("2").unwrap()), Some(ServiceId(2)));
-        assert_eq!(dir.resolve(&ServiceRef::parse("checkout").unwrap()), Some(ServiceId(2)));
+        assert_eq!(
+            dir.resolve(&ServiceRef::parse("2").unwrap()),
+            Some(ServiceId(2))
+        );
+        assert_eq!(
+            dir.resolve(&ServiceRef::parse("checkout").unwrap()),
+            Some(ServiceId(2))
+        );
         assert_eq!(dir.resolve(&ServiceRef::parse("3").unwrap()), None);
         assert_eq!(dir.resolve(&ServiceRef::parse("cart").unwrap()), None);
     }

@@ -75,7 +75,10 @@ mod tests {
     fn results_read_in_any_spelling() {
         assert_eq!(DeployResult::parse("SUCCESS"), Ok(DeployResult::Success));
         assert_eq!(DeployResult::parse("ABORT"), Ok(DeployResult::Aborted));
-        assert_eq!(DeployResult::parse("in-progress"), Ok(DeployResult::InProgress));
+        assert_eq!(
+            DeployResult::parse("in-progress"),
+            Ok(DeployResult::InProgress)
+        );
         assert_eq!(DeployResult::parse("On Hold"), Ok(DeployResult::Pending));
         assert!(DeployResult::parse("maybe").is_err());
         for r in DeployResult::ALL {

@@ -148,7 +148,9 @@ fn colonize_offset(s: &str) -> Option<String> {
 pub enum TimeError {
     #[error("is empty; expected a time such as 2024-05-01T10:00:00Z")]
     Empty,
-    #[error("'{0}' is not a time; expected RFC 3339 such as 2024-05-01T10:00:00Z or 2024-05-01T10:00:00+00:00")]
+    #[error(
+        "'{0}' is not a time; expected RFC 3339 such as 2024-05-01T10:00:00Z or 2024-05-01T10:00:00+00:00"
+    )]
     Format(String),
     #[error("is outside the years 1900 to 9999")]
     OutOfRange,
@@ -197,7 +199,10 @@ mod tests {
         assert_eq!(p("2020-01-01T14:00:00+0200"), "2020-01-01T12:00:00Z");
         assert_eq!(p("2020-01-01T07:00:00-0500"), "2020-01-01T12:00:00Z");
         assert_eq!(p("2020-01-01T12:00:00.250Z"), "2020-01-01T12:00:00.250Z");
-        assert_eq!(p("2020-01-01T12:00:00.123456789+00:00"), "2020-01-01T12:00:00.123Z");
+        assert_eq!(
+            p("2020-01-01T12:00:00.123456789+00:00"),
+            "2020-01-01T12:00:00.123Z"
+        );
         assert_eq!(p("2020-01-01 12:00:00"), "2020-01-01T12:00:00Z");
         assert_eq!(p("2020-01-01 12:00:00.5"), "2020-01-01T12:00:00.500Z");
         assert_eq!(p("2020-01-01T12:00:00Z"), "2020-01-01T12:00:00Z");
@@ -208,8 +213,14 @@ mod tests {
     #[test]
     fn refuses_what_is_not_a_time() {
         assert_eq!(Timestamp::parse(""), Err(TimeError::Empty));
-        assert!(matches!(Timestamp::parse("yesterday"), Err(TimeError::Format(_))));
-        assert!(matches!(Timestamp::parse("2020-13-01"), Err(TimeError::Format(_))));
+        assert!(matches!(
+            Timestamp::parse("yesterday"),
+            Err(TimeError::Format(_))
+        ));
+        assert!(matches!(
+            Timestamp::parse("2020-13-01"),
+            Err(TimeError::Format(_))
+        ));
         assert!(Timestamp::parse("1200-01-01").is_err());
     }
 

@@ -13,12 +13,12 @@ pub mod name;
 pub mod token;
 
 pub use command::{
-    ChangeBatch, ChangeWrite, Command, DeployedCommit, DeploymentKind, DeploymentWrite, IncidentCause,
-    IncidentResolve, IncidentWrite, ServiceDirectory, ServiceRef, ShippedCommit,
+    ChangeBatch, ChangeWrite, Command, DeployedCommit, DeploymentKind, DeploymentWrite,
+    IncidentCause, IncidentResolve, IncidentWrite, ServiceDirectory, ServiceRef, ShippedCommit,
 };
 pub use entity::{DeployResult, Scope};
 pub use error::{FieldError, ValidationError};
 pub use id::{DeliveryId, DeploymentId, IncidentId, OrgId, ServiceId, TokenId, UserId};
 pub use instant::Timestamp;
-pub use token::{TokenScope, TokenScopes};
 pub use name::{Email, Environment, ExternalId, IncidentKey, OrgName, RepoKey, ServiceName, Sha};
+pub use token::{TokenScope, TokenScopes};

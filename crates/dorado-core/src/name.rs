@@ -55,7 +55,10 @@ fn parse_name(s: &str) -> Result<String, String> {
     if s.chars().count() > MAX_NAME {
         return Err(format!("must be at most {MAX_NAME} characters"));
     }
-    if !s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')) {
+    if !s
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+    {
         return Err(format!(
             "'{s}' may only hold letters, digits, '.', '_' and '-'"
         ));
@@ -229,8 +232,9 @@ impl Email {
         let ok = s.len() <= 254
             && !has_control(s)
             && !s.contains(char::is_whitespace)
-            && s.split_once('@')
-                .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty() && !domain.contains('@'));
+            && s.split_once('@').is_some_and(|(local, domain)| {
+                !local.is_empty() && !domain.is_empty() && !domain.contains('@')
+            });
         if ok {
             Ok(Self(s.to_lowercase()))
         } else {
@@ -283,7 +287,10 @@ mod tests {
         assert!(Sha::parse_full_hex(&"a".repeat(64)).is_ok());
         assert!(Sha::parse_full_hex(&"a".repeat(41)).is_err());
         assert!(Sha::parse_full_hex(&"g".repeat(40)).is_err());
-        assert_eq!(Environment::parse("PRODUCTION").unwrap(), Environment::production());
+        assert_eq!(
+            Environment::parse("PRODUCTION").unwrap(),
+            Environment::production()
+        );
         assert_eq!(Email::parse("Dev@Acme.io").unwrap().as_str(), "dev@acme.io");
         assert!(Email::parse("nope").is_err());
     }

@@ -7,10 +7,25 @@
 //! undoes another, and every request in a batch is answered only after the
 //! batch's single durable commit.
 
+mod apply;
+mod changes;
+mod cursor;
+mod db;
+mod deliveries;
+mod deployments;
 mod error;
+mod incidents;
 mod model;
+mod orgs;
+mod reindex;
+mod store;
+mod tokens;
+mod users;
+mod writer;
+
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use model::*;
-mod store;
 pub use store::Store;

@@ -1,59 +1,89 @@
-//! The store's public face. (Skeleton: the bodies are being written.)
+//! The store's public face: every method hands off to the module that owns
+//! its tables.
 
+use crate::writer::Writer;
 use crate::{
-    Backend, DeliveryRecord, DeploymentRecord, ChangeRecord, IncidentRecord, Ingested, ListQuery,
+    Backend, ChangeRecord, DeliveryRecord, DeploymentRecord, IncidentRecord, Ingested, ListQuery,
     NewDelivery, NewToken, Org, Page, Principal, ReindexReport, Service, StoreError, TokenInfo,
     User,
 };
+use crate::{changes, db, deliveries, deployments, incidents, orgs, reindex, tokens, users};
 use dorado_core::{
     Command, Email, OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, Timestamp, TokenId,
     TokenScopes,
 };
+use sqlx::AnyPool;
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 /// A handle to the database; cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Store {
-    _private: (),
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: AnyPool,
+    backend: Backend,
+    writer: Writer,
+    /// Held by every write of this process (a writer batch, an admin
+    /// change, a reindex), so that a long reindex makes the others wait
+    /// here instead of failing on SQLite's busy timeout.
+    write_lock: Arc<Mutex<()>>,
 }
 
 impl Store {
     /// Connects to `sqlite://PATH` (creating the file when missing) or
     /// `postgres://...`, migrates the schema, and starts the writer task.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
-        let _ = url;
-        todo!()
+        let (pool, backend) = db::connect(url).await?;
+        let write_lock = Arc::new(Mutex::new(()));
+        let writer = Writer::start(pool.clone(), backend, write_lock.clone());
+        Ok(Store {
+            inner: Arc::new(Inner {
+                pool,
+                backend,
+                writer,
+                write_lock,
+            }),
+        })
     }
 
     pub fn backend(&self) -> Backend {
-        todo!()
+        self.inner.backend
     }
 
     /// Answers while the database answers (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        todo!()
+        sqlx::query("SELECT 1").execute(self.pool()).await?;
+        Ok(())
     }
 
     /// Stops the writer after the batches in flight, and closes the pool.
     pub async fn close(&self) {
-        todo!()
+        self.inner.writer.close().await;
+        self.inner.pool.close().await;
+    }
+
+    fn pool(&self) -> &AnyPool {
+        &self.inner.pool
     }
 
     // --- organizations and services -------------------------------------
 
     /// `Conflict` when the name is taken.
     pub async fn create_org(&self, name: &OrgName) -> Result<Org, StoreError> {
-        let _ = name;
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        orgs::create_org(self.pool(), name).await
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
-        todo!()
+        orgs::list_orgs(self.pool()).await
     }
 
     /// By id (all digits) or by name.
     pub async fn find_org(&self, id_or_name: &str) -> Result<Option<Org>, StoreError> {
-        let _ = id_or_name;
-        todo!()
+        orgs::find_org(self.pool(), id_or_name).await
     }
 
     /// `None` removes the window.
@@ -62,8 +92,8 @@ impl Store {
         org: OrgId,
         seconds: Option<i64>,
     ) -> Result<Org, StoreError> {
-        let _ = (org, seconds);
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        orgs::set_incident_link_window(self.pool(), org, seconds).await
     }
 
     /// `Conflict` when the organization has a service of that name.
@@ -72,25 +102,23 @@ impl Store {
         org: OrgId,
         name: &ServiceName,
     ) -> Result<Service, StoreError> {
-        let _ = (org, name);
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        orgs::create_service(self.pool(), org, name).await
     }
 
     pub async fn list_services(&self, org: OrgId) -> Result<Vec<Service>, StoreError> {
-        let _ = org;
-        todo!()
+        orgs::list_services(self.pool(), org).await
     }
 
     /// Any organization's service by id (DevLake's `{connectionId}` paths).
     pub async fn service_by_id(&self, id: ServiceId) -> Result<Option<Service>, StoreError> {
-        let _ = id;
-        todo!()
+        orgs::service_by_id(self.pool(), id).await
     }
 
     /// The organization's services, for a dialect to resolve names.
     pub async fn service_directory(&self, org: OrgId) -> Result<ServiceDirectory, StoreError> {
-        let _ = org;
-        todo!()
+        let mut conn = self.pool().acquire().await?;
+        orgs::service_directory(&mut conn, org).await
     }
 
     // --- tokens and users ------------------------------------------------
@@ -103,19 +131,18 @@ impl Store {
         expires_at: Option<Timestamp>,
         service: Option<ServiceId>,
     ) -> Result<NewToken, StoreError> {
-        let _ = (org, name, scopes, expires_at, service);
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        tokens::create_token(self.pool(), org, name, scopes, expires_at, service).await
     }
 
     pub async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenInfo>, StoreError> {
-        let _ = org;
-        todo!()
+        tokens::list_tokens(self.pool(), org).await
     }
 
     /// `NotFound` when the organization has no such token.
     pub async fn revoke_token(&self, org: OrgId, id: TokenId) -> Result<TokenInfo, StoreError> {
-        let _ = (org, id);
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        tokens::revoke_token(self.pool(), org, id).await
     }
 
     /// `None` for an unknown, expired or revoked token.
@@ -124,8 +151,7 @@ impl Store {
         secret: &str,
         now: Timestamp,
     ) -> Result<Option<Principal>, StoreError> {
-        let _ = (secret, now);
-        todo!()
+        tokens::authenticate_token(self.pool(), secret, now).await
     }
 
     /// `Conflict` when the email is taken.
@@ -136,8 +162,10 @@ impl Store {
         password: &str,
         admin: bool,
     ) -> Result<User, StoreError> {
-        let _ = (org, email, password, admin);
-        todo!()
+        // Hash before taking the lock: it is the slow part.
+        let hash = users::hash_password(password).await?;
+        let _write = self.inner.write_lock.lock().await;
+        users::create_user(self.pool(), org, email, &hash, admin).await
     }
 
     /// `None` for an unknown email or a wrong password.
@@ -146,8 +174,7 @@ impl Store {
         email: &str,
         password: &str,
     ) -> Result<Option<(User, Principal)>, StoreError> {
-        let _ = (email, password);
-        todo!()
+        users::authenticate_user(self.pool(), email, password).await
     }
 
     // --- writes ----------------------------------------------------------
@@ -159,8 +186,7 @@ impl Store {
         delivery: NewDelivery,
         commands: Vec<Command>,
     ) -> Result<Ingested, StoreError> {
-        let _ = (delivery, commands);
-        todo!()
+        self.inner.writer.ingest(delivery, commands).await
     }
 
     /// Logs a refused request and why (nothing else is stored).
@@ -170,8 +196,11 @@ impl Store {
         status: u16,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let _ = (delivery, status, reason);
-        todo!()
+        let result = self.inner.writer.refused(delivery, status, reason).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "could not log a refused request");
+        }
+        result
     }
 
     // --- reads -----------------------------------------------------------
@@ -181,8 +210,8 @@ impl Store {
         org: OrgId,
         q: &ListQuery,
     ) -> Result<Page<DeploymentRecord>, StoreError> {
-        let _ = (org, q);
-        todo!()
+        let mut conn = self.pool().acquire().await?;
+        deployments::list(&mut conn, org, q).await
     }
 
     pub async fn list_incidents(
@@ -190,8 +219,8 @@ impl Store {
         org: OrgId,
         q: &ListQuery,
     ) -> Result<Page<IncidentRecord>, StoreError> {
-        let _ = (org, q);
-        todo!()
+        let mut conn = self.pool().acquire().await?;
+        incidents::list(&mut conn, org, q).await
     }
 
     pub async fn list_changes(
@@ -199,8 +228,8 @@ impl Store {
         org: OrgId,
         q: &ListQuery,
     ) -> Result<Page<ChangeRecord>, StoreError> {
-        let _ = (org, q);
-        todo!()
+        let mut conn = self.pool().acquire().await?;
+        changes::list(&mut conn, org, q).await
     }
 
     pub async fn list_deliveries(
@@ -208,8 +237,8 @@ impl Store {
         org: OrgId,
         q: &ListQuery,
     ) -> Result<Page<DeliveryRecord>, StoreError> {
-        let _ = (org, q);
-        todo!()
+        let mut conn = self.pool().acquire().await?;
+        deliveries::list(&mut conn, org, q).await
     }
 
     // --- maintenance -----------------------------------------------------
@@ -221,7 +250,7 @@ impl Store {
     where
         F: FnMut(&DeliveryRecord, &ServiceDirectory) -> Result<Vec<Command>, String> + Send,
     {
-        let _ = (org, parse);
-        todo!()
+        let _write = self.inner.write_lock.lock().await;
+        reindex::run(self.pool(), self.inner.backend, org, parse).await
     }
 }

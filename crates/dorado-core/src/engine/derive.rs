@@ -1,0 +1,360 @@
+//! Everything that depends on the whole history rather than on a window:
+//! counted deployments, what each shipped, incident links and rework.
+//!
+//! `Derived` is built for one environment and is meant to be cached and
+//! queried many times, so it is laid out for the report's scans:
+//! - counted deployments are `rows`, sorted by `(finished_at, id)`, so a
+//!   window is a binary search and one contiguous slice;
+//! - the per-deployment lists the report reads (lead times, recovery times)
+//!   are flat vectors indexed by position (`Csr`), computed here once;
+//! - each service's rows and incidents are position lists in the same
+//!   order, so a service report never scans other services;
+//! - nothing that lives in `Facts` is copied: shipped shas and incident keys
+//!   are indices into the facts, resolved when a view is asked for. A
+//!   `Derived` must therefore be read with the `Facts` it was derived from
+//!   (views answer `None` for facts of another shape).
+
+use super::Csr;
+use super::facts::Facts;
+use super::graph::Graph;
+use super::link::{LinkKind, NONE, link};
+use super::ship::{ShaRef, Shipped, ship};
+use super::stats::whole_seconds;
+use crate::command::DeploymentKind;
+use crate::id::{DeploymentId, IncidentId, ServiceId};
+use crate::instant::Timestamp;
+use crate::name::{Environment, ExternalId, IncidentKey, RepoKey, Sha};
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub struct Derived {
+    environment: Environment,
+    /// Lengths of the facts' vectors, to refuse views over other facts.
+    shape: [usize; 3],
+    repos: Vec<RepoKey>,
+    /// `(id, row)` sorted by id: a million ids sort faster than they hash.
+    deployment_rows: Vec<(DeploymentId, u32)>,
+    incident_rows: Vec<(IncidentId, u32)>,
+    /// Per deployment row: its position in `rows`, or `NONE`.
+    position: Vec<u32>,
+    /// Per deployment row.
+    rework: Vec<bool>,
+    /// Per incident row.
+    incident_link: Vec<Option<(u32, LinkKind)>>,
+    pub(crate) rows: Vec<Row>,
+    shipped: Shipped,
+    /// Per position: linked incident rows, by `(started_at, id)`.
+    linked: Csr<u32>,
+    pub(crate) lead: Csr<i64>,
+    pub(crate) recovery: Csr<i64>,
+    pub(crate) all_rows: Vec<u32>,
+    pub(crate) service_rows: HashMap<ServiceId, Vec<u32>>,
+    pub(crate) incidents: Vec<IncidentRow>,
+    pub(crate) all_incidents: Vec<u32>,
+    pub(crate) service_incidents: HashMap<ServiceId, Vec<u32>>,
+}
+
+/// A counted deployment, as the report reads it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Row {
+    pub at: i64,
+    /// Its row in `facts.deployments`.
+    pub dep: u32,
+    pub rework: bool,
+    /// At least one incident is linked to it.
+    pub failed: bool,
+}
+
+/// An incident that started (`is_incident` and `started_at` known).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct IncidentRow {
+    pub at: i64,
+    pub restore: Restore,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Restore {
+    Open,
+    Seconds(i64),
+    /// Resolved before it started: neither restored nor open.
+    Invalid,
+}
+
+/// What the HTTP list shows for one deployment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeploymentView<'a> {
+    /// Counted in the environment the `Derived` was built for.
+    pub counted: bool,
+    /// The sender's flag, a rollback or hotfix, or named by an incident's `fixed_by`.
+    pub rework: bool,
+    pub shipped: Vec<ShippedView<'a>>,
+    pub incidents: Vec<LinkedIncident<'a>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShippedView<'a> {
+    pub repo: &'a RepoKey,
+    pub sha: &'a Sha,
+    /// The time its lead time is measured from: the explicit entry's time,
+    /// else the commit's `committed_at`, else its `authored_at`.
+    pub committed_at: Option<Timestamp>,
+    pub lead_time_seconds: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedIncident<'a> {
+    pub key: &'a IncidentKey,
+    pub link: LinkKind,
+}
+
+/// What the HTTP list shows for one incident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IncidentView<'a> {
+    pub deployment: Option<LinkedDeployment<'a>>,
+    pub link: Option<LinkKind>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LinkedDeployment<'a> {
+    pub id: DeploymentId,
+    pub external_id: Option<&'a ExternalId>,
+}
+
+/// Derives shipped commits, links and rework for `environment` from the
+/// whole history in `facts`.
+pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
+    let graph = Graph::build(facts);
+    let deps = &facts.deployments;
+
+    let mut counted: Vec<(i64, DeploymentId, u32)> = deps
+        .iter()
+        .enumerate()
+        .filter_map(|(row, d)| Some((d.counted_at(environment)?.millis(), d.id, row as u32)))
+        .collect();
+    counted.sort_unstable();
+    let finished: Vec<i64> = counted.iter().map(|c| c.0).collect();
+    let counted: Vec<u32> = counted.iter().map(|c| c.2).collect();
+    let mut position = vec![NONE; deps.len()];
+    let mut service_rows: HashMap<ServiceId, Vec<u32>> = HashMap::new();
+    for (pos, &row) in counted.iter().enumerate() {
+        position[row as usize] = pos as u32;
+        service_rows
+            .entry(deps[row as usize].service_id)
+            .or_default()
+            .push(pos as u32);
+    }
+
+    super::cpu_mark("counted");
+    let shipped = ship(facts, &graph, &counted, &finished);
+    super::cpu_mark("shipped");
+    let links = link(facts, &counted, &position, &finished, &service_rows);
+    super::cpu_mark("links");
+    let rework: Vec<bool> = deps
+        .iter()
+        .zip(&links.fixes)
+        .map(|(d, &fixed)| d.rework || d.kind != DeploymentKind::Normal || fixed)
+        .collect();
+
+    let mut by_position: Vec<(u32, i64, IncidentId, u32)> = links
+        .link
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let inc = &facts.incidents[i];
+            let started = inc.started_at?.millis();
+            Some((l.as_ref()?.0, started, inc.id, i as u32))
+        })
+        .collect();
+    by_position.sort_unstable();
+    let mut linked = Csr::default();
+    let mut lead = Csr::default();
+    let mut recovery = Csr::default();
+    let mut rows = Vec::with_capacity(counted.len());
+    let mut next = by_position.iter().peekable();
+    for (pos, &row) in counted.iter().enumerate() {
+        let d = &deps[row as usize];
+        let at = finished[pos];
+        while let Some(&(_, _, _, i)) = next.next_if(|l| l.0 == pos as u32) {
+            linked.push_item(i);
+            if let Some(resolved) = facts.incidents[i as usize].resolved_at
+                && let Some(s) = whole_seconds(at, resolved.millis())
+            {
+                recovery.push_item(s);
+            }
+        }
+        let before = lead.len();
+        lead.extend(shipped.get(pos).filter_map(|s| s.lead_seconds(at)));
+        // Allstacks' own lead time stands in only when no shipped commit
+        // gives one; a rollback delivers no change, so it gives none.
+        if lead.len() == before && d.kind != DeploymentKind::Rollback {
+            lead.extend(d.lead_time_seconds.filter(|s| *s >= 0));
+        }
+        linked.close();
+        lead.close();
+        recovery.close();
+        rows.push(Row {
+            at,
+            dep: row,
+            rework: rework[row as usize],
+            failed: !linked.get(pos).is_empty(),
+        });
+    }
+
+    super::cpu_mark("rows");
+    let (incidents, all_incidents, service_incidents) = incident_rows(facts);
+    super::cpu_mark("incidents");
+    Derived {
+        environment: environment.clone(),
+        shape: shape(facts),
+        repos: graph.repos.iter().map(|r| (*r).clone()).collect(),
+        deployment_rows: by_id(deps.iter().map(|d| d.id)),
+        incident_rows: by_id(facts.incidents.iter().map(|i| i.id)),
+        position,
+        rework,
+        incident_link: links.link,
+        all_rows: (0..rows.len() as u32).collect(),
+        rows,
+        shipped,
+        linked,
+        lead,
+        recovery,
+        service_rows,
+        incidents,
+        all_incidents,
+        service_incidents,
+    }
+}
+
+type IncidentIndex = (Vec<IncidentRow>, Vec<u32>, HashMap<ServiceId, Vec<u32>>);
+
+/// Started incidents by `(started_at, id)`; service-less ones only in the
+/// organization list (semantics.md: they count for time to restore there).
+fn incident_rows(facts: &Facts) -> IncidentIndex {
+    let mut started: Vec<(i64, IncidentId, u32)> = facts
+        .incidents
+        .iter()
+        .enumerate()
+        .filter(|(_, inc)| inc.is_incident)
+        .filter_map(|(i, inc)| Some((inc.started_at?.millis(), inc.id, i as u32)))
+        .collect();
+    started.sort_unstable();
+    let mut by_service: HashMap<ServiceId, Vec<u32>> = HashMap::new();
+    let rows = started
+        .iter()
+        .enumerate()
+        .map(|(k, &(at, _, i))| {
+            let inc = &facts.incidents[i as usize];
+            if let Some(s) = inc.service_id {
+                by_service.entry(s).or_default().push(k as u32);
+            }
+            let restore = match inc.resolved_at {
+                None => Restore::Open,
+                Some(r) => whole_seconds(at, r.millis()).map_or(Restore::Invalid, Restore::Seconds),
+            };
+            IncidentRow { at, restore }
+        })
+        .collect::<Vec<_>>();
+    (rows, (0..started.len() as u32).collect(), by_service)
+}
+
+fn by_id<K: Ord + Copy>(ids: impl Iterator<Item = K>) -> Vec<(K, u32)> {
+    let mut v: Vec<(K, u32)> = ids.enumerate().map(|(row, id)| (id, row as u32)).collect();
+    v.sort_unstable();
+    v
+}
+
+fn row_of<K: Ord + Copy>(index: &[(K, u32)], id: K) -> Option<usize> {
+    let at = index.binary_search_by_key(&id, |e| e.0).ok()?;
+    Some(index[at].1 as usize)
+}
+
+fn shape(facts: &Facts) -> [usize; 3] {
+    [
+        facts.deployments.len(),
+        facts.changes.len(),
+        facts.incidents.len(),
+    ]
+}
+
+impl Derived {
+    /// Whether `facts` has the shape of the facts this was derived from.
+    pub fn derived_from(&self, facts: &Facts) -> bool {
+        shape(facts) == self.shape
+    }
+
+    /// The environment whose deployments count here.
+    pub fn environment(&self) -> &Environment {
+        &self.environment
+    }
+
+    /// Shipped commits, linked incidents and rework of one deployment;
+    /// `None` for an unknown id or facts this was not derived from.
+    pub fn deployment<'a>(
+        &'a self,
+        facts: &'a Facts,
+        id: DeploymentId,
+    ) -> Option<DeploymentView<'a>> {
+        if !self.derived_from(facts) {
+            return None;
+        }
+        let row = row_of(&self.deployment_rows, id)?;
+        let d = facts.deployments.get(row)?;
+        let mut view = DeploymentView {
+            counted: false,
+            rework: self.rework[row],
+            shipped: Vec::new(),
+            incidents: Vec::new(),
+        };
+        let pos = self.position[row];
+        if pos == NONE {
+            return Some(view);
+        }
+        view.counted = true;
+        let finished = self.rows[pos as usize].at;
+        for s in self.shipped.get(pos as usize) {
+            let sha = match s.sha() {
+                ShaRef::Change(i) => &facts.changes.get(i as usize)?.sha,
+                ShaRef::Entry(k) => &d.shipped.as_ref()?.get(k as usize)?.1,
+            };
+            view.shipped.push(ShippedView {
+                repo: &self.repos[s.repo as usize],
+                sha,
+                committed_at: s.time(),
+                lead_time_seconds: s.lead_seconds(finished),
+            });
+        }
+        for &i in self.linked.get(pos as usize) {
+            let (_, link) = self.incident_link[i as usize]?;
+            view.incidents.push(LinkedIncident {
+                key: &facts.incidents.get(i as usize)?.key,
+                link,
+            });
+        }
+        Some(view)
+    }
+
+    /// The deployment an incident is linked to, and how; `None` for an
+    /// unknown id or facts this was not derived from.
+    pub fn incident<'a>(&'a self, facts: &'a Facts, id: IncidentId) -> Option<IncidentView<'a>> {
+        if !self.derived_from(facts) {
+            return None;
+        }
+        let i = row_of(&self.incident_rows, id)?;
+        let Some((pos, link)) = self.incident_link[i] else {
+            return Some(IncidentView {
+                deployment: None,
+                link: None,
+            });
+        };
+        let d = facts
+            .deployments
+            .get(self.rows[pos as usize].dep as usize)?;
+        Some(IncidentView {
+            deployment: Some(LinkedDeployment {
+                id: d.id,
+                external_id: d.external_id.as_ref(),
+            }),
+            link: Some(link),
+        })
+    }
+}

@@ -1,0 +1,24 @@
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+
+/// 200 while the process runs.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "The process runs", body = String)))]
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 only while the database answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, description = "The database answers", body = String),
+              (status = 503, description = "The database does not answer", body = String)))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready"),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable")
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The one write path every endpoint shares: authenticate, read the body
+//! with the endpoint's dialect, validate, store in one transaction, answer.
+//! Refusals of an authenticated caller are logged in the delivery log (with
+//! the reason, so a sender can debug their script) and store nothing else.
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode};
+use dorado_core::{Command, ServiceDirectory, ServiceId, Timestamp, TokenScope};
+use dorado_hooks::{Context, Endpoint};
+use dorado_store::{Ingested, NewDelivery, Org, Principal};
+
+/// Headers that carry a sender's idempotency key, in order of preference:
+/// the standard one, then what common webhook senders use.
+const IDEMPOTENCY_HEADERS: [&str; 5] = [
+    "idempotency-key",
+    "x-idempotency-key",
+    "x-github-delivery",
+    "x-gitlab-event-uuid",
+    "x-request-id",
+];
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    for name in IDEMPOTENCY_HEADERS {
+        if let Some(value) = headers.get(name) {
+            let key = value
+                .to_str()
+                .map_err(|_| ApiError::invalid(name, "must be printable ASCII"))?
+                .trim();
+            if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
+                return Err(ApiError::invalid(
+                    name,
+                    format!("must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+                ));
+            }
+            return Ok(Some(key.to_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// The body as read by axum under the route's limit.
+pub fn body_bytes(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge { limit }
+        } else {
+            ApiError::Syntax {
+                line: 1,
+                column: 0,
+                message: format!("the body could not be read: {rejection}"),
+            }
+        }
+    })
+}
+
+/// A write, from a caller already known to belong to `org`.
+pub struct Write<'a> {
+    pub principal: &'a Principal,
+    pub org: &'a Org,
+    pub endpoint: Endpoint,
+    /// The service a path names (DevLake's connection id).
+    pub path_service: Option<ServiceId>,
+    pub headers: &'a HeaderMap,
+    pub body: Result<Bytes, BytesRejection>,
+    pub body_limit: usize,
+}
+
+pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError> {
+    auth::require(w.principal, TokenScope::Ingest)?;
+    let received_at = Timestamp::now();
+    let delivery = |body: String, key: Option<String>, service_id: Option<ServiceId>| NewDelivery {
+        org_id: w.org.id,
+        service_id: service_id.or(w.path_service).or(w.principal.service_id),
+        token_id: w.principal.token_id,
+        user_id: w.principal.user_id,
+        dialect: w.endpoint.dialect().to_owned(),
+        route: w.endpoint.to_string(),
+        idempotency_key: key,
+        body,
+        received_at,
+    };
+    let body = match body_bytes(w.body, w.body_limit) {
+        Ok(b) => b,
+        Err(e) => {
+            refuse(state, delivery(String::new(), None, None), &e).await;
+            return Err(e);
+        }
+    };
+    // Bodies that are not UTF-8 are refused by the dialect; the log keeps
+    // what can be shown of them.
+    let text = String::from_utf8_lossy(&body).into_owned();
+    let key = match idempotency_key(w.headers) {
+        Ok(k) => k,
+        Err(e) => {
+            refuse(state, delivery(text, None, None), &e).await;
+            return Err(e);
+        }
+    };
+    let services = visible_services(state, w.principal, w.org).await?;
+    let ctx = Context {
+        services: &services,
+        path_service: w.path_service,
+        received_at,
+    };
+    let mut commands = match dorado_hooks::parse(&w.endpoint, &ctx, &body) {
+        Ok(c) => c,
+        Err(e) => {
+            let e = ApiError::from(e);
+            refuse(state, delivery(text, key, None), &e).await;
+            return Err(e);
+        }
+    };
+    if let Some(only) = w.principal.service_id {
+        confine_to_service(&mut commands, only);
+    }
+    let service = commands.iter().find_map(command_service);
+    match state
+        .store
+        .ingest(delivery(text.clone(), key.clone(), service), commands)
+        .await
+    {
+        Ok(done) => Ok(done),
+        Err(e) => {
+            let e = ApiError::from(e);
+            refuse(state, delivery(text, key, service), &e).await;
+            Err(e)
+        }
+    }
+}
+
+/// The organization's services that the caller may name: all of them, or
+/// only its own for a token limited to one service, so that any other
+/// reads exactly as an unknown service.
+pub async fn visible_services(
+    state: &AppState,
+    principal: &Principal,
+    org: &Org,
+) -> Result<ServiceDirectory, ApiError> {
+    let all = state.store.service_directory(org.id).await?;
+    Ok(match principal.service_id {
+        None => all,
+        Some(only) => ServiceDirectory::new(all.name(only).map(|n| (only, n.clone()))),
+    })
+}
+
+/// A token limited to one service writes its incidents there, even when
+/// the body names no service.
+fn confine_to_service(commands: &mut [Command], only: ServiceId) {
+    for c in commands {
+        match c {
+            Command::Incident(i) if i.service.is_none() => i.service = Some(only),
+            Command::ResolveIncident(r) if r.service.is_none() => r.service = Some(only),
+            _ => {}
+        }
+    }
+}
+
+fn command_service(c: &Command) -> Option<ServiceId> {
+    match c {
+        Command::Deployment(d) => Some(d.service),
+        Command::Incident(i) => i.service,
+        Command::ResolveIncident(r) => r.service,
+        Command::Changes(_) => None,
+    }
+}
+
+async fn refuse(state: &AppState, delivery: NewDelivery, error: &ApiError) {
+    let status = error.status().as_u16();
+    if let Err(e) = state
+        .store
+        .record_refused(delivery, status, &error.detail())
+        .await
+    {
+        tracing::warn!(error = %e, "could not log a refused delivery");
+    }
+}

@@ -1,0 +1,101 @@
+//! The one router: every route, its body limit, the OpenAPI document built
+//! from the handlers' annotations, and Swagger UI served from the binary.
+
+use crate::controllers::{changes, deliveries, deployments, events, health, incidents, services};
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::Uri;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dorado",
+        description = "DORA metrics for teams that deploy: send deployments, changes and incidents; read how you deliver."
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "deployments", description = "Rollouts of a service to an environment"),
+        (name = "changes", description = "Commits and their parents"),
+        (name = "incidents", description = "Failures in production and their resolution"),
+        (name = "events", description = "The event API: deploys and incidents, one or many at a time"),
+        (name = "services", description = "The organization's services"),
+        (name = "deliveries", description = "The log of every request received"),
+        (name = "health", description = "Liveness and readiness"),
+    )
+)]
+struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("An API token: `dorado_...`"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "A token as the password (any user name), or a user's email and password",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+fn api_router(body_limit: usize, batch_body_limit: usize) -> OpenApiRouter<AppState> {
+    let single = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(deployments::create, deployments::list))
+        .routes(routes!(changes::create, changes::list))
+        .routes(routes!(incidents::create, incidents::list))
+        .routes(routes!(incidents::resolve))
+        .routes(routes!(services::list))
+        .routes(routes!(deliveries::list))
+        .layer(DefaultBodyLimit::max(body_limit));
+    let batch = OpenApiRouter::new()
+        .routes(routes!(events::create))
+        .layer(DefaultBodyLimit::max(batch_body_limit));
+    let health = OpenApiRouter::new()
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz));
+    single.merge(batch).merge(health)
+}
+
+/// The OpenAPI document, as `/openapi.json` serves it.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api_router(1, 1).into_openapi()
+}
+
+pub fn router(state: AppState) -> Router {
+    let (router, api) =
+        api_router(state.config.body_limit, state.config.batch_body_limit).split_for_parts();
+    router
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .fallback(not_found)
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn not_found(uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("route '{}'", uri.path()))
+}

@@ -1,0 +1,187 @@
+//! Organizations and their services.
+
+use crate::db::{is_unique_violation, ts};
+use crate::{Org, Service, StoreError};
+use dorado_core::{
+    OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, Timestamp, ValidationError,
+};
+use sqlx::any::AnyRow;
+use sqlx::{AnyConnection, AnyPool, Row};
+
+const ORG_COLUMNS: &str = "id, name, incident_link_window_seconds, created_at";
+
+fn org_from(row: &AnyRow) -> Result<Org, StoreError> {
+    Ok(Org {
+        id: OrgId(row.try_get("id")?),
+        name: OrgName::from_trusted(row.try_get::<String, _>("name")?),
+        incident_link_window_seconds: row.try_get("incident_link_window_seconds")?,
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+fn service_from(row: &AnyRow) -> Result<Service, StoreError> {
+    Ok(Service {
+        id: ServiceId(row.try_get("id")?),
+        org_id: OrgId(row.try_get("org_id")?),
+        name: ServiceName::from_trusted(row.try_get::<String, _>("name")?),
+        created_at: ts(row, "created_at")?,
+    })
+}
+
+pub(crate) async fn create_org(pool: &AnyPool, name: &OrgName) -> Result<Org, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO organizations (name, created_at) VALUES ($1, $2)
+         RETURNING id, name, incident_link_window_seconds, created_at",
+    )
+    .bind(name.as_str())
+    .bind(Timestamp::now().millis())
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match is_unique_violation(&e) {
+        true => StoreError::Conflict(format!("an organization named '{name}' exists")),
+        false => e.into(),
+    })?;
+    org_from(&row)
+}
+
+pub(crate) async fn list_orgs(pool: &AnyPool) -> Result<Vec<Org>, StoreError> {
+    let sql = format!("SELECT {ORG_COLUMNS} FROM organizations ORDER BY id");
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(org_from).collect()
+}
+
+pub(crate) async fn find_org(pool: &AnyPool, id_or_name: &str) -> Result<Option<Org>, StoreError> {
+    let key = id_or_name.trim();
+    let row = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+        let Ok(id) = key.parse::<i64>() else {
+            return Ok(None);
+        };
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+    } else {
+        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE name = $1");
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(key)
+            .fetch_optional(pool)
+            .await?
+    };
+    row.as_ref().map(org_from).transpose()
+}
+
+pub(crate) async fn set_incident_link_window(
+    pool: &AnyPool,
+    org: OrgId,
+    seconds: Option<i64>,
+) -> Result<Org, StoreError> {
+    if seconds.is_some_and(|s| s <= 0) {
+        return Err(ValidationError::single(
+            "/incident_link_window_seconds",
+            "must be a positive number of seconds",
+        )
+        .into());
+    }
+    let row = sqlx::query(
+        "UPDATE organizations SET incident_link_window_seconds = $1 WHERE id = $2
+         RETURNING id, name, incident_link_window_seconds, created_at",
+    )
+    .bind(seconds)
+    .bind(org.0)
+    .fetch_optional(pool)
+    .await?;
+    match row {
+        Some(row) => org_from(&row),
+        None => Err(StoreError::NotFound(format!("organization {org}"))),
+    }
+}
+
+pub(crate) async fn org_exists(pool: &AnyPool, org: OrgId) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT id FROM organizations WHERE id = $1")
+        .bind(org.0)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+pub(crate) async fn create_service(
+    pool: &AnyPool,
+    org: OrgId,
+    name: &ServiceName,
+) -> Result<Service, StoreError> {
+    if !org_exists(pool, org).await? {
+        return Err(StoreError::NotFound(format!("organization {org}")));
+    }
+    let row = sqlx::query(
+        "INSERT INTO services (org_id, name, created_at) VALUES ($1, $2, $3)
+         RETURNING id, org_id, name, created_at",
+    )
+    .bind(org.0)
+    .bind(name.as_str())
+    .bind(Timestamp::now().millis())
+    .fetch_one(pool)
+    .await
+    .map_err(|e| match is_unique_violation(&e) {
+        true => StoreError::Conflict(format!("the organization has a service named '{name}'")),
+        false => e.into(),
+    })?;
+    service_from(&row)
+}
+
+pub(crate) async fn list_services(pool: &AnyPool, org: OrgId) -> Result<Vec<Service>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, org_id, name, created_at FROM services WHERE org_id = $1 ORDER BY id",
+    )
+    .bind(org.0)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(service_from).collect()
+}
+
+pub(crate) async fn service_by_id(
+    pool: &AnyPool,
+    id: ServiceId,
+) -> Result<Option<Service>, StoreError> {
+    let row = sqlx::query("SELECT id, org_id, name, created_at FROM services WHERE id = $1")
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?;
+    row.as_ref().map(service_from).transpose()
+}
+
+pub(crate) async fn service_directory(
+    conn: &mut AnyConnection,
+    org: OrgId,
+) -> Result<ServiceDirectory, StoreError> {
+    let rows = sqlx::query("SELECT id, name FROM services WHERE org_id = $1")
+        .bind(org.0)
+        .fetch_all(&mut *conn)
+        .await?;
+    let services = rows
+        .iter()
+        .map(|r| -> Result<_, StoreError> {
+            let name: String = r.try_get("name")?;
+            Ok((ServiceId(r.try_get("id")?), ServiceName::from_trusted(name)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ServiceDirectory::new(services))
+}
+
+/// Whether the service belongs to the organization: commands carry ids that
+/// a dialect resolved, but one organization's write must never land in
+/// another's service.
+pub(crate) async fn service_in_org(
+    conn: &mut AnyConnection,
+    org: OrgId,
+    service: ServiceId,
+) -> Result<bool, StoreError> {
+    let row = sqlx::query("SELECT id FROM services WHERE id = $1 AND org_id = $2")
+        .bind(service.0)
+        .bind(org.0)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(row.is_some())
+}

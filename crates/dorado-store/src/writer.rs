@@ -1,0 +1,241 @@
+//! Group commit. One fsync costs milliseconds, so one commit per request
+//! would cap the service at a few hundred writes a second. Every write is
+//! sent to one task that takes all the jobs queued meanwhile, runs each in
+//! its own savepoint of one transaction, commits once, and only then
+//! answers: a 2xx always means durably committed.
+
+use crate::apply::{ApplyCtx, ServiceCache, apply_all};
+use crate::db::{begin_write, sha256_hex};
+use crate::{Backend, Ingested, NewDelivery, StoreError, deliveries};
+use dorado_core::Command;
+use sqlx::{Acquire, AnyConnection, AnyPool};
+use std::sync::{Arc, Mutex as SyncMutex};
+use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Jobs taken into one transaction at most.
+const MAX_BATCH: usize = 256;
+/// Jobs waiting beyond this make senders wait (back pressure).
+const QUEUE: usize = 4 * MAX_BATCH;
+
+type Reply = oneshot::Sender<Result<Option<Ingested>, StoreError>>;
+
+enum Work {
+    Ingest(NewDelivery, Vec<Command>),
+    Refused(NewDelivery, u16, String),
+}
+
+struct Job {
+    work: Work,
+    reply: Reply,
+}
+
+pub(crate) struct Writer {
+    sender: SyncMutex<Option<mpsc::Sender<Job>>>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Writer {
+    pub(crate) fn start(pool: AnyPool, backend: Backend, lock: Arc<Mutex<()>>) -> Self {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(run(pool, backend, lock, receiver));
+        Self {
+            sender: SyncMutex::new(Some(sender)),
+            task: Mutex::new(Some(task)),
+        }
+    }
+
+    async fn submit(&self, work: Work) -> Result<Option<Ingested>, StoreError> {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        // Dropping this future after the send does not cancel the job: it
+        // commits anyway, and its answer is dropped.
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn ingest(
+        &self,
+        delivery: NewDelivery,
+        commands: Vec<Command>,
+    ) -> Result<Ingested, StoreError> {
+        self.submit(Work::Ingest(delivery, commands))
+            .await?
+            .ok_or_else(|| StoreError::Database(sqlx::Error::Protocol("no answer".into())))
+    }
+
+    pub(crate) async fn refused(
+        &self,
+        delivery: NewDelivery,
+        status: u16,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.submit(Work::Refused(delivery, status, reason.to_owned()))
+            .await
+            .map(|_| ())
+    }
+
+    /// Refuses new jobs, lets the queued ones commit, and waits for the task.
+    pub(crate) async fn close(&self) {
+        let sender = self
+            .sender
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        drop(sender);
+        if let Some(task) = self.task.lock().await.take()
+            && let Err(e) = task.await
+        {
+            tracing::error!(error = %e, "the store's writer task failed");
+        }
+    }
+}
+
+async fn run(
+    pool: AnyPool,
+    backend: Backend,
+    lock: Arc<Mutex<()>>,
+    mut queue: mpsc::Receiver<Job>,
+) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut services = ServiceCache::new();
+    // `recv_many` returns 0 only once every sender is gone and the queue
+    // is empty.
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let _write = lock.lock().await;
+        let batch = std::mem::take(&mut jobs);
+        let (pool, mut cache) = (pool.clone(), std::mem::take(&mut services));
+        // A batch runs as its own task so that a panic in it (a bug) costs
+        // that batch's answers, not every later write of the process.
+        let task = tokio::spawn(async move {
+            commit_batch(&pool, backend, &mut cache, batch).await;
+            cache
+        });
+        match task.await {
+            Ok(cache) => services = cache,
+            Err(e) => tracing::error!(error = %e, "a write batch failed unanswered"),
+        }
+    }
+}
+
+/// The error every job of a failed batch gets (a `sqlx::Error` is not Clone).
+fn batch_failed(e: &sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolClosed => StoreError::Closed,
+        e => StoreError::Database(sqlx::Error::Protocol(format!("the write failed: {e}"))),
+    }
+}
+
+fn fail_all(jobs: impl IntoIterator<Item = Reply>, e: &sqlx::Error) {
+    for reply in jobs {
+        let _ = reply.send(Err(batch_failed(e)));
+    }
+}
+
+async fn commit_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    services: &mut ServiceCache,
+    jobs: Vec<Job>,
+) {
+    let size = jobs.len();
+    let mut tx = match begin_write(pool, backend).await {
+        Ok(tx) => tx,
+        Err(e) => {
+            tracing::error!(error = %e, "could not begin a write transaction");
+            return fail_all(jobs.into_iter().map(|j| j.reply), &e);
+        }
+    };
+    let mut committed: Vec<(Reply, Option<Ingested>)> = Vec::with_capacity(size);
+    let mut jobs = jobs.into_iter();
+    while let Some(Job { work, reply }) = jobs.next() {
+        let step = async {
+            let mut savepoint = tx.begin().await?;
+            let result = run_job(&mut savepoint, services, &work).await;
+            match result {
+                Ok(_) => savepoint.commit().await?,
+                Err(_) => savepoint.rollback().await?,
+            }
+            Ok::<_, sqlx::Error>(result)
+        };
+        match step.await {
+            Ok(Ok(answer)) => committed.push((reply, answer)),
+            Ok(Err(refusal)) => {
+                let _ = reply.send(Err(refusal));
+            }
+            // The savepoint itself failed: the transaction cannot be trusted.
+            Err(e) => {
+                tracing::error!(error = %e, "a write batch failed");
+                let rest = jobs.map(|j| j.reply);
+                let done = committed.into_iter().map(|(r, _)| r);
+                return fail_all(std::iter::once(reply).chain(done).chain(rest), &e);
+            }
+        }
+    }
+    if let Err(e) = tx.commit().await {
+        tracing::error!(error = %e, jobs = size, "a write batch did not commit");
+        return fail_all(committed.into_iter().map(|(r, _)| r), &e);
+    }
+    tracing::debug!(jobs = size, "write batch committed");
+    for (reply, answer) in committed {
+        let _ = reply.send(Ok(answer));
+    }
+}
+
+/// One job inside its savepoint. `Err` is the job's own refusal.
+async fn run_job(
+    conn: &mut AnyConnection,
+    services: &mut ServiceCache,
+    work: &Work,
+) -> Result<Option<Ingested>, StoreError> {
+    match work {
+        Work::Ingest(delivery, commands) => {
+            ingest(conn, services, delivery, commands).await.map(Some)
+        }
+        Work::Refused(delivery, status, reason) => {
+            let sha = sha256_hex(delivery.body.as_bytes());
+            deliveries::insert(conn, delivery, &sha, *status, Some(reason)).await?;
+            Ok(None)
+        }
+    }
+}
+
+async fn ingest(
+    conn: &mut AnyConnection,
+    services: &mut ServiceCache,
+    delivery: &NewDelivery,
+    commands: &[Command],
+) -> Result<Ingested, StoreError> {
+    let body_sha256 = sha256_hex(delivery.body.as_bytes());
+    if let Some(key) = &delivery.idempotency_key
+        && let Some(earlier) = deliveries::find_accepted_by_key(conn, delivery.org_id, key).await?
+    {
+        if earlier.body_sha256 != body_sha256 {
+            return Err(StoreError::Conflict(format!(
+                "Idempotency-Key '{key}' was used with another body"
+            )));
+        }
+        return Ok(Ingested {
+            delivery_id: earlier.id,
+            replayed: true,
+            outcome: earlier.outcome,
+        });
+    }
+    let id = deliveries::insert(conn, delivery, &body_sha256, 200, None).await?;
+    let mut ctx = ApplyCtx::new(delivery.org_id, id, delivery.received_at, services);
+    let outcome = apply_all(conn, &mut ctx, commands).await?;
+    deliveries::set_outcome(conn, id, &outcome).await?;
+    Ok(Ingested {
+        delivery_id: id,
+        replayed: false,
+        outcome,
+    })
+}

@@ -1,0 +1,172 @@
+//! The command line of api.md.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(name = "dorado", version, about = "DORA metrics for teams that deploy")]
+pub struct Cli {
+    /// Where the data lives: sqlite://PATH or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        env = "DORADO_DATABASE_URL",
+        default_value = "sqlite://dorado.db"
+    )]
+    pub database: String,
+    /// Print one JSON object (or array) on stdout and nothing else there.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Runs the server (migrates the schema first).
+    Serve(ServeArgs),
+    /// Organizations.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Services of an organization.
+    #[command(subcommand)]
+    Service(ServiceCommand),
+    /// API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Users of the web pages and basic auth.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Rebuilds deployments, changes and incidents from the delivery log.
+    Reindex {
+        /// Only this organization (id or name); all of them by default.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "DORADO_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// The largest body of a single write, in bytes.
+    #[arg(long, env = "DORADO_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+    /// The largest body of an /events batch, in bytes.
+    #[arg(long, env = "DORADO_BATCH_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
+    pub batch_body_limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OrgCommand {
+    /// Creates an organization.
+    Create { name: String },
+    /// Lists organizations.
+    List,
+    /// Changes an organization's settings.
+    Update {
+        /// Id or name.
+        org: String,
+        /// Link an incident by time only to a deployment that finished at
+        /// most this long before it (e.g. 24h, 90m, 2d); `none` removes it.
+        #[arg(long)]
+        incident_link_window: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Creates a service.
+    Create {
+        #[arg(long)]
+        org: String,
+        name: String,
+    },
+    /// Lists an organization's services.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Creates a token and shows its secret this once.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: ingest, read, admin.
+        #[arg(long, default_value = "ingest,read")]
+        scopes: String,
+        /// E.g. 90d, 12h; no expiry by default.
+        #[arg(long)]
+        expires_in: Option<String>,
+        /// Limit the token to one service (id or name).
+        #[arg(long)]
+        service: Option<String>,
+    },
+    /// Lists tokens (never their secrets).
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// Revokes a token.
+    Revoke {
+        #[arg(long)]
+        org: String,
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Creates a user; reads the password from stdin.
+    Create {
+        #[arg(long)]
+        org: String,
+        #[arg(long)]
+        email: String,
+        /// May manage services, tokens and users in the web pages.
+        #[arg(long)]
+        admin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Drives a server with concurrent POSTs of deployments and prints
+    /// requests per second and latency percentiles.
+    Ingest(BenchIngestArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIngestArgs {
+    /// A running server; without it, one is started in this process on a
+    /// fresh database (see --target-database).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// The organization to write to (with --url).
+    #[arg(long)]
+    pub org: Option<String>,
+    /// The service the deployments name (with --url).
+    #[arg(long)]
+    pub service: Option<String>,
+    /// A token with the ingest scope (with --url).
+    #[arg(long, env = "DORADO_TOKEN")]
+    pub token: Option<String>,
+    /// The database of the in-process server: a fresh temporary SQLite
+    /// file by default, or a postgres:// URL of an empty database.
+    #[arg(long)]
+    pub target_database: Option<String>,
+    /// Senders posting at the same time.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Requests in all.
+    #[arg(long, default_value_t = 5000)]
+    pub requests: usize,
+}

@@ -1,0 +1,236 @@
+//! `dorado bench ingest`: concurrent senders POST deployments to a server
+//! and the command prints what they saw. Without `--url` it starts the real
+//! server in this process on a fresh database, so the figures include the
+//! durable group commit of the default SQLite configuration.
+
+use crate::cli::{BenchCommand, BenchIngestArgs};
+use anyhow::{Context, anyhow, bail};
+use dorado_core::{OrgName, ServiceName, TokenScopes};
+use dorado_server::{Application, ServerConfig};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Ingest(args) => ingest(args).await,
+    }
+}
+
+struct Target {
+    base: String,
+    org: String,
+    service: String,
+    token: String,
+}
+
+async fn ingest(args: BenchIngestArgs) -> anyhow::Result<()> {
+    if args.concurrency == 0 || args.requests == 0 {
+        bail!("--concurrency and --requests must be at least 1");
+    }
+    let mut local = None;
+    let target = match &args.url {
+        Some(url) => Target {
+            base: url.trim_end_matches('/').to_owned(),
+            org: args
+                .org
+                .clone()
+                .ok_or_else(|| anyhow!("--url needs --org"))?,
+            service: args
+                .service
+                .clone()
+                .ok_or_else(|| anyhow!("--url needs --service"))?,
+            token: args
+                .token
+                .clone()
+                .ok_or_else(|| anyhow!("--url needs --token (or DORADO_TOKEN)"))?,
+        },
+        None => {
+            let (target, server) = start_local(args.target_database.as_deref()).await?;
+            local = Some(server);
+            target
+        }
+    };
+    let figures = drive(&target, args.concurrency, args.requests).await?;
+    println!(
+        "bench ingest: {} requests, {} concurrent senders, {}",
+        args.requests,
+        args.concurrency,
+        match &args.url {
+            Some(u) => format!("server {u}"),
+            None => format!(
+                "in-process server on {}",
+                args.target_database
+                    .as_deref()
+                    .map(super::redact)
+                    .unwrap_or_else(|| "a fresh SQLite file (WAL, synchronous=FULL)".into())
+            ),
+        }
+    );
+    println!("{figures}");
+    if let Some(server) = local {
+        server.stop().await;
+    }
+    if figures.failed > 0 {
+        bail!("{} requests failed", figures.failed);
+    }
+    Ok(())
+}
+
+struct LocalServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    file: Option<std::path::PathBuf>,
+}
+
+impl LocalServer {
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        if let Some(f) = self.file {
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
+            }
+        }
+    }
+}
+
+async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalServer)> {
+    let (url, file) = match database {
+        Some(url) => (url.to_owned(), None),
+        None => {
+            let path = std::env::temp_dir().join(format!("dorado-bench-{}.db", std::process::id()));
+            (format!("sqlite://{}", path.display()), Some(path))
+        }
+    };
+    let store = super::connect(&url).await?;
+    let org = store
+        .create_org(&OrgName::parse("bench").map_err(|e| anyhow!(e))?)
+        .await
+        .context("the benchmark needs an empty database")?;
+    let service = store
+        .create_service(
+            org.id,
+            &ServiceName::parse("bench").map_err(|e| anyhow!(e))?,
+        )
+        .await?;
+    let token = store
+        .create_token(org.id, "bench", TokenScopes::DEFAULT, None, None)
+        .await?;
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..ServerConfig::default()
+    };
+    let app = Application::build(store, config).await?;
+    let addr = app.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    let target = Target {
+        base: format!("http://{addr}"),
+        org: org.name.to_string(),
+        service: service.name.to_string(),
+        token: token.secret,
+    };
+    Ok((target, LocalServer { stop, task, file }))
+}
+
+struct Figures {
+    ok: usize,
+    failed: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl std::fmt::Display for Figures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.latencies.len();
+        // Nearest rank, as everywhere in Dorado.
+        let pct = |p: f64| {
+            let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
+            self.latencies[rank.min(n) - 1].as_secs_f64() * 1000.0
+        };
+        let rps = self.ok as f64 / self.elapsed.as_secs_f64();
+        writeln!(
+            f,
+            "  ok {}  failed {}  elapsed {:.2} s  throughput {:.0} requests/s",
+            self.ok,
+            self.failed,
+            self.elapsed.as_secs_f64(),
+            rps
+        )?;
+        if n > 0 {
+            write!(
+                f,
+                "  latency ms: p50 {:.2}  p90 {:.2}  p99 {:.2}  max {:.2}",
+                pct(50.0),
+                pct(90.0),
+                pct(99.0),
+                pct(100.0)
+            )?;
+        }
+        Ok(())
+    }
+}
+
+async fn drive(target: &Target, concurrency: usize, requests: usize) -> anyhow::Result<Figures> {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let url = format!("{}/api/v1/orgs/{}/deployments", target.base, target.org);
+    let next = Arc::new(AtomicUsize::new(0));
+    let run_id = std::process::id();
+    let started = Instant::now();
+    let mut senders = Vec::with_capacity(concurrency);
+    for _ in 0..concurrency {
+        let (client, url, next) = (client.clone(), url.clone(), next.clone());
+        let (token, service) = (target.token.clone(), target.service.clone());
+        senders.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failed = 0usize;
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= requests {
+                    break;
+                }
+                let body = serde_json::json!({
+                    "id": format!("bench-{run_id}-{i}"),
+                    "service": service,
+                    "environment": "production",
+                    "result": "success",
+                    "finished_at": "2024-05-01T10:00:00Z",
+                    "repo": "github.com/acme/bench",
+                    "commit_sha": format!("{:040x}", i),
+                });
+                let t = Instant::now();
+                let answer = client
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await;
+                match answer {
+                    Ok(r) if r.status().is_success() => latencies.push(t.elapsed()),
+                    _ => failed += 1,
+                }
+            }
+            (latencies, failed)
+        }));
+    }
+    let mut figures = Figures {
+        ok: 0,
+        failed: 0,
+        elapsed: Duration::ZERO,
+        latencies: Vec::with_capacity(requests),
+    };
+    for s in senders {
+        let (latencies, failed) = s.await?;
+        figures.ok += latencies.len();
+        figures.failed += failed;
+        figures.latencies.extend(latencies);
+    }
+    figures.elapsed = started.elapsed();
+    figures.latencies.sort_unstable();
+    Ok(figures)
+}
