@@ -175,10 +175,10 @@ impl Sha {
         if s.is_empty() {
             return Err("must not be empty".into());
         }
-        if s.len() > MAX_SHA || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            return Err(format!(
-                "must be at most {MAX_SHA} characters without spaces"
-            ));
+        // Inner spaces are allowed: DevLake's own authenticated sample sends
+        // `"commit_sha":"the sha of deployment commit1"`, and scripts copy it.
+        if s.chars().count() > MAX_SHA || has_control(s) {
+            return Err(format!("must be at most {MAX_SHA} printable characters"));
         }
         Ok(Self(s.to_lowercase()))
     }
@@ -282,7 +282,17 @@ mod tests {
     #[test]
     fn shas_and_environments_normalize() {
         assert_eq!(Sha::parse(" ABC ").unwrap().as_str(), "abc");
-        assert!(Sha::parse("a b").is_err());
+        assert_eq!(
+            Sha::parse(" The sha of deployment commit1 ")
+                .unwrap()
+                .as_str(),
+            "the sha of deployment commit1"
+        );
+        assert!(Sha::parse("a\tb").is_err());
+        assert!(Sha::parse("a\nb").is_err());
+        assert!(Sha::parse("   ").is_err());
+        assert!(Sha::parse(&"é".repeat(128)).is_ok());
+        assert!(Sha::parse(&"a".repeat(129)).is_err());
         assert!(Sha::parse_full_hex(&"a".repeat(40)).is_ok());
         assert!(Sha::parse_full_hex(&"a".repeat(64)).is_ok());
         assert!(Sha::parse_full_hex(&"a".repeat(41)).is_err());

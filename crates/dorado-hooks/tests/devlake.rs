@@ -71,17 +71,17 @@ fn seed_002_multi_repo_sample() {
 
 #[test]
 fn seed_002_authenticated_sample() {
-    // Its commit_sha is a placeholder with spaces, which no commit id has;
-    // with a sha in its place it parses, with defaults for the rest.
+    // Its commit_sha is a placeholder with spaces; users paste it as is to
+    // try the webhook, so it is read as a revision name.
     let text = include_str!("samples/devlake_002_auth.json");
-    fails(
-        &DEPLOY,
-        text,
-        "/deploymentCommits/0/commit_sha",
-        "without spaces",
+    let d = deployment(&DEPLOY, text);
+    assert_eq!(d.commits[0].sha.as_str(), "the sha of deployment commit1");
+    assert_eq!(d.commits[0].repo, "the repo URL of the deployment commit");
+    assert_eq!(
+        d.name.as_deref(),
+        Some("deployment for the sha of deployment commit1")
     );
     let d = deployment(&DEPLOY, &text.replace("the sha of deployment commit1", SHA));
-    assert_eq!(d.commits[0].repo, "the repo URL of the deployment commit");
     assert_eq!(
         d.name.as_deref(),
         Some(format!("deployment for {SHA}").as_str())

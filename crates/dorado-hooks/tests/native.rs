@@ -193,9 +193,9 @@ fn changes_of_one_repository() {
     );
     fails(
         &CHANGES,
-        r#"{"repo": "r", "commits": [{"sha": "a", "parents": ["b c"]}]}"#,
+        r#"{"repo": "r", "commits": [{"sha": "a", "parents": ["b\tc"]}]}"#,
         "/commits/0/parents/0",
-        "without spaces",
+        "printable characters",
     );
     let long = json!({"repo": "r", "commits": [{"sha": "a", "message": "m".repeat(10_001)}]});
     fails(

@@ -6,6 +6,7 @@
 mod auth;
 mod controllers;
 mod error;
+mod figures;
 mod ingest;
 mod router;
 mod state;
@@ -55,6 +56,7 @@ impl Application {
         let state = AppState {
             store: store.clone(),
             config: Arc::new(config),
+            figures: Arc::default(),
         };
         Ok(Self {
             listener,

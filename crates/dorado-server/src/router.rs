@@ -1,7 +1,9 @@
 //! The one router: every route, its body limit, the OpenAPI document built
 //! from the handlers' annotations, and Swagger UI served from the binary.
 
-use crate::controllers::{changes, deliveries, deployments, events, health, incidents, services};
+use crate::controllers::{
+    allstacks, changes, deliveries, deployments, devlake, dora, events, health, incidents, services,
+};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::Router;
@@ -27,8 +29,11 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "changes", description = "Commits and their parents"),
         (name = "incidents", description = "Failures in production and their resolution"),
         (name = "events", description = "The event API: deploys and incidents, one or many at a time"),
+        (name = "devlake", description = "Apache DevLake's incoming webhook, drop-in"),
+        (name = "allstacks", description = "Allstacks' Custom CD webhook, drop-in"),
         (name = "services", description = "The organization's services"),
         (name = "deliveries", description = "The log of every request received"),
+        (name = "metrics", description = "The DORA figures"),
         (name = "health", description = "Liveness and readiness"),
     )
 )]
@@ -70,6 +75,8 @@ fn api_router(body_limit: usize, batch_body_limit: usize) -> OpenApiRouter<AppSt
         .routes(routes!(incidents::resolve))
         .routes(routes!(services::list))
         .routes(routes!(deliveries::list))
+        .routes(routes!(dora::dora))
+        .routes(routes!(dora::dora_series))
         .layer(DefaultBodyLimit::max(body_limit));
     let batch = OpenApiRouter::new()
         .routes(routes!(events::create))
@@ -77,7 +84,11 @@ fn api_router(body_limit: usize, batch_body_limit: usize) -> OpenApiRouter<AppSt
     let health = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz));
-    single.merge(batch).merge(health)
+    single
+        .merge(batch)
+        .merge(health)
+        .merge(devlake::router(body_limit))
+        .merge(allstacks::router(body_limit))
 }
 
 /// The OpenAPI document, as `/openapi.json` serves it.

@@ -1,4 +1,5 @@
 use crate::ServerConfig;
+use crate::figures::Figures;
 use dorado_store::Store;
 use std::sync::Arc;
 
@@ -7,4 +8,5 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
+    pub figures: Arc<Figures>,
 }

@@ -224,17 +224,22 @@ pub(crate) async fn apply_resolve(
     Ok(written(id, service, &r.key, false))
 }
 
-fn record_from(row: &AnyRow) -> Result<IncidentRecord, StoreError> {
+/// The `cause_kind` and `cause_value` columns, read back.
+pub(crate) fn cause_from(row: &AnyRow) -> Result<Option<IncidentCause>, StoreError> {
     let kind: Option<String> = row.try_get("cause_kind")?;
     let value: Option<String> = row.try_get("cause_value")?;
-    let cause = match (kind.as_deref(), value) {
+    Ok(match (kind.as_deref(), value) {
         (Some("deployment"), Some(v)) => {
             Some(IncidentCause::Deployment(ExternalId::from_trusted(v)))
         }
         (Some("commit"), Some(v)) => Some(IncidentCause::Commit(Sha::from_trusted(v))),
         (None, _) => None,
         (Some(other), _) => return Err(corrupt(format!("cause_kind = {other}"))),
-    };
+    })
+}
+
+fn record_from(row: &AnyRow) -> Result<IncidentRecord, StoreError> {
+    let cause = cause_from(row)?;
     Ok(IncidentRecord {
         id: IncidentId(row.try_get("id")?),
         key: IncidentKey::from_trusted(row.try_get::<String, _>("key")?),

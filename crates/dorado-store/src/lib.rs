@@ -14,6 +14,7 @@ mod db;
 mod deliveries;
 mod deployments;
 mod error;
+mod facts;
 mod incidents;
 mod model;
 mod orgs;

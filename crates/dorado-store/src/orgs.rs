@@ -86,7 +86,8 @@ pub(crate) async fn set_incident_link_window(
         .into());
     }
     let row = sqlx::query(
-        "UPDATE organizations SET incident_link_window_seconds = $1 WHERE id = $2
+        "UPDATE organizations SET incident_link_window_seconds = $1, data_version = data_version + 1
+         WHERE id = $2
          RETURNING id, name, incident_link_window_seconds, created_at",
     )
     .bind(seconds)
@@ -184,4 +185,27 @@ pub(crate) async fn service_in_org(
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.is_some())
+}
+
+/// Marks the organization's figures stale; runs inside the write's transaction.
+pub(crate) async fn bump_data_version(
+    conn: &mut AnyConnection,
+    org: OrgId,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE organizations SET data_version = data_version + 1 WHERE id = $1")
+        .bind(org.0)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn data_version(pool: &AnyPool, org: OrgId) -> Result<i64, StoreError> {
+    let row = sqlx::query("SELECT data_version FROM organizations WHERE id = $1")
+        .bind(org.0)
+        .fetch_optional(pool)
+        .await?;
+    match row {
+        Some(row) => Ok(row.try_get(0)?),
+        None => Err(StoreError::NotFound(format!("organization {org}"))),
+    }
 }

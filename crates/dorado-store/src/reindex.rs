@@ -72,6 +72,7 @@ where
             }
         }
     }
+    crate::orgs::bump_data_version(&mut tx, org).await?;
     tx.commit().await?;
     Ok(report)
 }

@@ -253,4 +253,22 @@ impl Store {
         let _write = self.inner.write_lock.lock().await;
         reindex::run(self.pool(), self.inner.backend, org, parse).await
     }
+
+    // --- figures ---------------------------------------------------------
+
+    /// A number that changes with every committed change to the
+    /// organization's data or settings (on every instance sharing the
+    /// database): derived figures are current while it stays the same.
+    pub async fn data_version(&self, org: OrgId) -> Result<i64, StoreError> {
+        crate::orgs::data_version(self.pool(), org).await
+    }
+
+    /// Everything of the organization that the DORA engine reads, and the
+    /// data version it is a snapshot of.
+    pub async fn load_facts(
+        &self,
+        org: OrgId,
+    ) -> Result<(dorado_core::engine::Facts, i64), StoreError> {
+        crate::facts::load(self.pool(), org).await
+    }
 }

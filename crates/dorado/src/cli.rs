@@ -42,9 +42,32 @@ pub enum Command {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Prints the DORA metrics of an organization or a service.
+    Report(ReportArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Id or name.
+    #[arg(long)]
+    pub org: String,
+    /// One service (id or name); the whole organization by default.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Inclusive: a date or an RFC 3339 time; default 30 days before --to.
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Exclusive: a date or an RFC 3339 time; default now.
+    #[arg(long)]
+    pub to: Option<String>,
+    #[arg(long, default_value = "production")]
+    pub environment: String,
+    /// 2023 or 2021.
+    #[arg(long, default_value = "2023")]
+    pub benchmark: String,
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +112,21 @@ pub enum ServiceCommand {
     List {
         #[arg(long)]
         org: String,
+    },
+    /// Prints the URL of every webhook dialect for a service, with a curl
+    /// command to paste into a CI script (the token stays `$DORADO_TOKEN`).
+    Urls {
+        #[arg(long)]
+        org: String,
+        /// Id or name.
+        service: String,
+        /// Where the server is reached from the senders.
+        #[arg(
+            long,
+            env = "DORADO_PUBLIC_URL",
+            default_value = "http://127.0.0.1:8080"
+        )]
+        base_url: String,
     },
 }
 

@@ -13,45 +13,46 @@
 //!   are indices into the facts, resolved when a view is asked for. A
 //!   `Derived` must therefore be read with the `Facts` it was derived from
 //!   (views answer `None` for facts of another shape).
+//!
+//! The fields are read by `report` and by the views in `view.rs`.
 
 use super::Csr;
+use super::NONE;
 use super::facts::Facts;
 use super::graph::Graph;
-use super::link::{LinkKind, NONE, link};
-use super::ship::{ShaRef, Shipped, ship};
+use super::link::{LinkKind, link};
+use super::ship::{Shipped, ship};
 use super::stats::whole_seconds;
 use crate::command::DeploymentKind;
 use crate::id::{DeploymentId, IncidentId, ServiceId};
-use crate::instant::Timestamp;
-use crate::name::{Environment, ExternalId, IncidentKey, RepoKey, Sha};
-use serde::Serialize;
+use crate::name::{Environment, RepoKey};
 use std::collections::HashMap;
 
 pub struct Derived {
     environment: Environment,
     /// Lengths of the facts' vectors, to refuse views over other facts.
     shape: [usize; 3],
-    repos: Vec<RepoKey>,
+    pub(super) repos: Vec<RepoKey>,
     /// `(id, row)` sorted by id: a million ids sort faster than they hash.
-    deployment_rows: Vec<(DeploymentId, u32)>,
-    incident_rows: Vec<(IncidentId, u32)>,
+    pub(super) deployment_rows: Vec<(DeploymentId, u32)>,
+    pub(super) incident_rows: Vec<(IncidentId, u32)>,
     /// Per deployment row: its position in `rows`, or `NONE`.
-    position: Vec<u32>,
+    pub(super) position: Vec<u32>,
     /// Per deployment row.
-    rework: Vec<bool>,
+    pub(super) rework: Vec<bool>,
     /// Per incident row.
-    incident_link: Vec<Option<(u32, LinkKind)>>,
-    pub(crate) rows: Vec<Row>,
-    shipped: Shipped,
+    pub(super) incident_link: Vec<Option<(u32, LinkKind)>>,
+    pub(super) rows: Vec<Row>,
+    pub(super) shipped: Shipped,
     /// Per position: linked incident rows, by `(started_at, id)`.
-    linked: Csr<u32>,
-    pub(crate) lead: Csr<i64>,
-    pub(crate) recovery: Csr<i64>,
-    pub(crate) all_rows: Vec<u32>,
-    pub(crate) service_rows: HashMap<ServiceId, Vec<u32>>,
-    pub(crate) incidents: Vec<IncidentRow>,
-    pub(crate) all_incidents: Vec<u32>,
-    pub(crate) service_incidents: HashMap<ServiceId, Vec<u32>>,
+    pub(super) linked: Csr<u32>,
+    pub(super) lead: Csr<i64>,
+    pub(super) recovery: Csr<i64>,
+    pub(super) all_rows: Vec<u32>,
+    pub(super) service_rows: HashMap<ServiceId, Vec<u32>>,
+    pub(super) incidents: Vec<IncidentRow>,
+    pub(super) all_incidents: Vec<u32>,
+    pub(super) service_incidents: HashMap<ServiceId, Vec<u32>>,
 }
 
 /// A counted deployment, as the report reads it.
@@ -80,46 +81,6 @@ pub(crate) enum Restore {
     Invalid,
 }
 
-/// What the HTTP list shows for one deployment.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DeploymentView<'a> {
-    /// Counted in the environment the `Derived` was built for.
-    pub counted: bool,
-    /// The sender's flag, a rollback or hotfix, or named by an incident's `fixed_by`.
-    pub rework: bool,
-    pub shipped: Vec<ShippedView<'a>>,
-    pub incidents: Vec<LinkedIncident<'a>>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ShippedView<'a> {
-    pub repo: &'a RepoKey,
-    pub sha: &'a Sha,
-    /// The time its lead time is measured from: the explicit entry's time,
-    /// else the commit's `committed_at`, else its `authored_at`.
-    pub committed_at: Option<Timestamp>,
-    pub lead_time_seconds: Option<i64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LinkedIncident<'a> {
-    pub key: &'a IncidentKey,
-    pub link: LinkKind,
-}
-
-/// What the HTTP list shows for one incident.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IncidentView<'a> {
-    pub deployment: Option<LinkedDeployment<'a>>,
-    pub link: Option<LinkKind>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct LinkedDeployment<'a> {
-    pub id: DeploymentId,
-    pub external_id: Option<&'a ExternalId>,
-}
-
 /// Derives shipped commits, links and rework for `environment` from the
 /// whole history in `facts`.
 pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
@@ -144,11 +105,8 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
             .push(pos as u32);
     }
 
-    super::cpu_mark("counted");
     let shipped = ship(facts, &graph, &counted, &finished);
-    super::cpu_mark("shipped");
     let links = link(facts, &counted, &position, &finished, &service_rows);
-    super::cpu_mark("links");
     let rework: Vec<bool> = deps
         .iter()
         .zip(&links.fixes)
@@ -200,9 +158,7 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
         });
     }
 
-    super::cpu_mark("rows");
     let (incidents, all_incidents, service_incidents) = incident_rows(facts);
-    super::cpu_mark("incidents");
     Derived {
         environment: environment.clone(),
         shape: shape(facts),
@@ -263,7 +219,7 @@ fn by_id<K: Ord + Copy>(ids: impl Iterator<Item = K>) -> Vec<(K, u32)> {
     v
 }
 
-fn row_of<K: Ord + Copy>(index: &[(K, u32)], id: K) -> Option<usize> {
+pub(super) fn row_of<K: Ord + Copy>(index: &[(K, u32)], id: K) -> Option<usize> {
     let at = index.binary_search_by_key(&id, |e| e.0).ok()?;
     Some(index[at].1 as usize)
 }
@@ -285,76 +241,5 @@ impl Derived {
     /// The environment whose deployments count here.
     pub fn environment(&self) -> &Environment {
         &self.environment
-    }
-
-    /// Shipped commits, linked incidents and rework of one deployment;
-    /// `None` for an unknown id or facts this was not derived from.
-    pub fn deployment<'a>(
-        &'a self,
-        facts: &'a Facts,
-        id: DeploymentId,
-    ) -> Option<DeploymentView<'a>> {
-        if !self.derived_from(facts) {
-            return None;
-        }
-        let row = row_of(&self.deployment_rows, id)?;
-        let d = facts.deployments.get(row)?;
-        let mut view = DeploymentView {
-            counted: false,
-            rework: self.rework[row],
-            shipped: Vec::new(),
-            incidents: Vec::new(),
-        };
-        let pos = self.position[row];
-        if pos == NONE {
-            return Some(view);
-        }
-        view.counted = true;
-        let finished = self.rows[pos as usize].at;
-        for s in self.shipped.get(pos as usize) {
-            let sha = match s.sha() {
-                ShaRef::Change(i) => &facts.changes.get(i as usize)?.sha,
-                ShaRef::Entry(k) => &d.shipped.as_ref()?.get(k as usize)?.1,
-            };
-            view.shipped.push(ShippedView {
-                repo: &self.repos[s.repo as usize],
-                sha,
-                committed_at: s.time(),
-                lead_time_seconds: s.lead_seconds(finished),
-            });
-        }
-        for &i in self.linked.get(pos as usize) {
-            let (_, link) = self.incident_link[i as usize]?;
-            view.incidents.push(LinkedIncident {
-                key: &facts.incidents.get(i as usize)?.key,
-                link,
-            });
-        }
-        Some(view)
-    }
-
-    /// The deployment an incident is linked to, and how; `None` for an
-    /// unknown id or facts this was not derived from.
-    pub fn incident<'a>(&'a self, facts: &'a Facts, id: IncidentId) -> Option<IncidentView<'a>> {
-        if !self.derived_from(facts) {
-            return None;
-        }
-        let i = row_of(&self.incident_rows, id)?;
-        let Some((pos, link)) = self.incident_link[i] else {
-            return Some(IncidentView {
-                deployment: None,
-                link: None,
-            });
-        };
-        let d = facts
-            .deployments
-            .get(self.rows[pos as usize].dep as usize)?;
-        Some(IncidentView {
-            deployment: Some(LinkedDeployment {
-                id: d.id,
-                external_id: d.external_id.as_ref(),
-            }),
-            link: Some(link),
-        })
     }
 }

@@ -1,48 +1,45 @@
 //! The commit graph, interned so that the walks touch integers only.
 //!
 //! Shapes, and why:
-//! - Repositories get small ids in sorted key order; commits are sorted by
-//!   `(repo, sha)`. Sorting (not insertion order) makes every id, and so
-//!   every tie the engine breaks by id, independent of the order the store
-//!   loaded the rows in.
+//! - Commits are numbered in an order that depends on content only, never
+//!   on the order the store loaded the rows in, so every tie broken by id
+//!   is stable: repositories in key order, and inside a repository the
+//!   depth-first post-order from its commits in sha order. Post-order puts
+//!   parents before children, so a stretch of history is a stretch of ids
+//!   and a walk reads neighbouring array slots instead of missing the cache
+//!   on every commit.
+//! - The graph is built one repository at a time (parents never cross
+//!   repositories), so the sorting, merging and depth-first search of each
+//!   work on a few megabytes that stay in cache, instead of jumping across
+//!   millions of rows.
 //! - There is no hash map of commits: at millions of 40-byte keys, hashing
-//!   and the map's cache misses cost more than sorting. Commits are sorted
-//!   once as `(repo, sha prefix, row, sha)` records (full sha comparisons
-//!   only on equal 8-byte prefixes), and every batch of lookups (parents,
-//!   deployed shas) is sorted the same way and merged against them in one
-//!   sequential pass.
-//! - The walks use other ids: the depth-first post-order of the sorted
-//!   commits, so parents come before children and a stretch of history is a
-//!   stretch of ids. Walks then read neighbouring array slots instead of
-//!   missing the cache on every commit. Both orders depend on content only.
-//! - Parents are one flat `Vec<u32>` indexed by `parent_start` (CSR): two
-//!   allocations for millions of commits, and a walk reads neighbours from
-//!   one contiguous slice.
+//!   and the map's cache misses cost more than sorting. Shas are sorted as
+//!   `(repo, 8-byte prefix, sha)` records (full comparisons only on equal
+//!   prefixes), and every batch of lookups (parents, deployed shas) is sorted
+//!   the same way and merged against them in one sequential pass.
+//! - Parents are one flat `Vec<u32>` indexed by row (CSR): two allocations
+//!   for millions of commits, and a walk reads neighbours from one slice.
 //! - Every commit has a generation number (1 + the greatest of its
 //!   parents'), so a walk can visit commits newest-first and know, when it
 //!   pops a commit, that every descendant it queued has been seen. Edges that
-//!   would close a cycle (possible only in bad data) are dropped, in an order
-//!   fixed by the sorted ids, so the graph the walks see is always a DAG.
+//!   would close a cycle (possible only in bad data) are dropped, as found
+//!   by the content-ordered search, so the graph the walks see is a DAG.
 
-use super::Csr;
-use super::facts::Facts;
+use super::facts::{ChangeFact, Facts};
+use super::{Csr, NONE};
 use crate::instant::Timestamp;
 use crate::name::RepoKey;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 
-/// No commit: an unknown sha, or a dropped edge.
-pub(crate) const NONE: u32 = u32::MAX;
-
 pub(crate) struct Graph<'f> {
     /// Every repository named anywhere in the facts, sorted; index = repo id.
     pub repos: Vec<&'f RepoKey>,
     repo_ids: HashMap<&'f str, u32>,
-    /// The lookup side, in `(repo, sha)` order: key, sha and walk id of each.
-    keys: Vec<(u32, u64)>,
-    shas: Vec<&'f str>,
-    walk_id: Vec<u32>,
-    /// The walk side, indexed by walk id.
+    /// Every commit in `(repo, sha)` order, `tag` = its id: the sorted side
+    /// of every lookup.
+    lookup: Vec<Record<'f>>,
+    /// Indexed by id.
     pub commits: Vec<Commit>,
     pub generation: Vec<u32>,
     parents: Csr<u32>,
@@ -57,17 +54,26 @@ pub(crate) struct Commit {
     pub time: Option<Timestamp>,
 }
 
-/// A commit or a question, sortable without touching the string until two
-/// prefixes tie.
+/// A sha of a repository, sortable without reading the string until two
+/// prefixes tie; `tag` is a row, a position or an id, as the table needs.
 #[derive(Clone, Copy)]
 struct Record<'s> {
     repo: u32,
-    row: u32,
+    tag: u32,
     prefix: u64,
     sha: &'s str,
 }
 
-impl Record<'_> {
+impl<'s> Record<'s> {
+    fn new(repo: u32, tag: u32, sha: &'s str) -> Self {
+        Record {
+            repo,
+            tag,
+            prefix: prefix(sha),
+            sha,
+        }
+    }
+
     fn cmp(&self, other: &Record) -> Ordering {
         (self.repo, self.prefix)
             .cmp(&(other.repo, other.prefix))
@@ -79,81 +85,187 @@ impl Record<'_> {
     }
 }
 
+/// For each question (sorted like `known`), the index of the equal known
+/// record, in one merge pass.
+fn merge_join(known: &[Record], questions: &[Record], mut found: impl FnMut(&Record, usize)) {
+    let mut i = 0;
+    for q in questions {
+        let mut ord = Ordering::Greater;
+        while i < known.len() {
+            ord = known[i].cmp(q);
+            if ord != Ordering::Less {
+                break;
+            }
+            i += 1;
+        }
+        if i < known.len() && ord == Ordering::Equal {
+            found(q, i);
+        }
+    }
+}
+
+/// Buffers reused from one repository to the next.
+#[derive(Default)]
+struct Work<'f> {
+    order: Vec<Record<'f>>,
+    /// `[committed_at, authored_at]` by position.
+    times: Vec<[Option<Timestamp>; 2]>,
+    known: Vec<Record<'f>>,
+    commits: Vec<Commit>,
+    local_of: Vec<u32>,
+    questions: Vec<Record<'f>>,
+    pairs: Vec<(u32, u32)>,
+    post: Vec<u32>,
+    walk: Vec<u32>,
+    on_stack: Vec<bool>,
+    stack: Vec<(u32, u32)>,
+}
+
 impl<'f> Graph<'f> {
     pub fn build(facts: &'f Facts) -> Self {
-        super::cpu_mark("start");
         let (repos, repo_ids) = intern_repos(facts);
-        super::cpu_mark("repos");
-        let changes = &facts.changes;
         let mut repo_of = RepoCache::new(&repo_ids);
-        let mut order: Vec<Record<'f>> = changes
+        let pairs: Vec<(u32, u32)> = facts
+            .changes
             .iter()
             .enumerate()
-            .map(|(i, c)| Record {
-                repo: repo_of.id(&c.repo_key),
-                row: i as u32,
-                prefix: prefix(c.sha.as_str()),
-                sha: c.sha.as_str(),
-            })
+            .map(|(row, c)| (repo_of.id(&c.repo_key), row as u32))
             .collect();
-        super::cpu_mark("order");
-        order.sort_unstable_by(Record::cmp);
-
-        super::cpu_mark("sorted");
-        // Equal keys are adjacent: one commit per run. A commit given in
-        // several rows takes the earliest committed and authored times of
-        // them, so the merge is the same in any order. One visit per row
-        // reads its times and parents together.
-        let mut sorted = Vec::new();
-        let (mut keys, mut shas) = (Vec::new(), Vec::new());
-        let mut edges: Vec<(u32, &'f str)> = Vec::with_capacity(order.len());
-        let mut edge_start = vec![0];
-        for run in order.chunk_by(|a, b| a.same(b)) {
-            let (mut committed, mut authored) = (None::<Timestamp>, None::<Timestamp>);
-            for r in run {
-                let c = &changes[r.row as usize];
-                committed = min_some(committed, c.committed_at);
-                authored = min_some(authored, c.authored_at);
-                edges.extend(c.parents.iter().map(|p| (r.repo, p.as_str())));
-            }
-            edge_start.push(edges.len());
-            sorted.push(Commit {
-                change: run[0].row,
-                time: committed.or(authored),
-            });
-            keys.push((run[0].repo, run[0].prefix));
-            shas.push(run[0].sha);
-        }
-        super::cpu_mark("runs");
-        drop(order);
+        let rows_by_repo = Csr::from_pairs(repos.len(), &pairs);
+        drop(pairs);
+        let n = facts.changes.len();
         let mut graph = Graph {
             repos,
             repo_ids,
-            keys,
-            shas,
-            walk_id: Vec::new(),
-            commits: Vec::new(),
-            generation: Vec::new(),
+            lookup: Vec::with_capacity(n),
+            commits: Vec::with_capacity(n),
+            generation: Vec::with_capacity(n),
             parents: Csr::default(),
         };
-
-        let targets = graph.find_all(&edges);
-        super::cpu_mark("find");
-        let mut by_key = Csr::default();
-        let mut scratch = Vec::new();
-        for id in 0..sorted.len() {
-            scratch.clear();
-            let given = &targets[edge_start[id]..edge_start[id + 1]];
-            scratch.extend(given.iter().filter(|&&p| p != NONE && p != id as u32));
-            scratch.sort_unstable();
-            scratch.dedup();
-            by_key.extend(scratch.iter().copied());
-            by_key.close();
+        let mut work = Work::default();
+        for repo in 0..graph.repos.len() {
+            graph.add_repo(
+                &facts.changes,
+                repo as u32,
+                rows_by_repo.get(repo),
+                &mut work,
+            );
         }
-        super::cpu_mark("csr");
-        graph.renumber(sorted, by_key);
-        super::cpu_mark("renumber");
         graph
+    }
+
+    /// Adds one repository's commits, given its rows in `facts.changes`.
+    fn add_repo(&mut self, changes: &'f [ChangeFact], repo: u32, rows: &[u32], w: &mut Work<'f>) {
+        // One pass over the rows, in row order, reads all they hold; later
+        // passes, in sha order, read these compact copies.
+        w.order.clear();
+        w.times.clear();
+        w.questions.clear();
+        for (pos, &row) in rows.iter().enumerate() {
+            let c = &changes[row as usize];
+            w.order.push(Record::new(repo, pos as u32, c.sha.as_str()));
+            w.times.push([c.committed_at, c.authored_at]);
+            let parents = c.parents.iter();
+            w.questions
+                .extend(parents.map(|p| Record::new(repo, pos as u32, p.as_str())));
+        }
+        w.order.sort_unstable_by(Record::cmp);
+
+        // Equal shas are adjacent: one commit per run. A commit given in
+        // several rows takes the earliest committed and authored times of
+        // them, so the merge is the same in any order.
+        w.local_of.clear();
+        w.local_of.resize(rows.len(), 0);
+        w.known.clear();
+        w.commits.clear();
+        for run in w.order.chunk_by(|a, b| a.same(b)) {
+            let k = w.known.len() as u32;
+            let mut earliest = [None::<Timestamp>; 2];
+            for r in run {
+                w.local_of[r.tag as usize] = k;
+                for (e, t) in earliest.iter_mut().zip(w.times[r.tag as usize]) {
+                    *e = match (*e, t) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+            }
+            w.commits.push(Commit {
+                change: rows[run[0].tag as usize],
+                time: earliest[0].or(earliest[1]),
+            });
+            w.known.push(Record { tag: k, ..run[0] });
+        }
+
+        w.questions.sort_unstable_by(Record::cmp);
+        w.pairs.clear();
+        merge_join(&w.known, &w.questions, |q, parent| {
+            let child = w.local_of[q.tag as usize];
+            if child != parent as u32 {
+                w.pairs.push((child, parent as u32));
+            }
+        });
+        let mut local_parents = Csr::from_pairs(w.known.len(), &w.pairs);
+        local_parents.sort_dedup_rows();
+
+        self.append_in_post_order(&local_parents, w);
+    }
+
+    /// Depth-first from every commit in sha order, iteratively (histories
+    /// are deeper than any stack); an edge to a commit still on the stack
+    /// closes a cycle and is dropped. Commits are appended in post-order.
+    fn append_in_post_order(&mut self, local_parents: &Csr<u32>, w: &mut Work<'f>) {
+        let n = w.known.len();
+        w.walk.clear();
+        w.walk.resize(n, NONE);
+        w.on_stack.clear();
+        w.on_stack.resize(n, false);
+        w.post.clear();
+        for root in 0..n as u32 {
+            if w.walk[root as usize] != NONE || w.on_stack[root as usize] {
+                continue;
+            }
+            w.on_stack[root as usize] = true;
+            w.stack.push((root, 0));
+            while let Some(top) = w.stack.last_mut() {
+                let (node, next) = *top;
+                if let Some(&p) = local_parents.get(node as usize).get(next as usize) {
+                    top.1 += 1;
+                    if w.walk[p as usize] == NONE && !w.on_stack[p as usize] {
+                        w.on_stack[p as usize] = true;
+                        w.stack.push((p, 0));
+                    }
+                } else {
+                    w.stack.pop();
+                    w.on_stack[node as usize] = false;
+                    w.walk[node as usize] = w.post.len() as u32;
+                    w.post.push(node);
+                }
+            }
+        }
+        // A parent finished before its child unless the edge closed a
+        // cycle, so parents with a smaller post-order number are the kept edges.
+        let base = self.commits.len() as u32;
+        for (i, &k) in w.post.iter().enumerate() {
+            let kept = local_parents
+                .get(k as usize)
+                .iter()
+                .map(|&p| w.walk[p as usize])
+                .filter(|&p| (p as usize) < i);
+            self.parents.extend(kept.map(|p| p + base));
+            self.parents.close();
+            let highest = self
+                .parents(base + i as u32)
+                .iter()
+                .map(|&p| self.generation[p as usize])
+                .max();
+            self.generation.push(highest.unwrap_or(0) + 1);
+            self.commits.push(w.commits[k as usize]);
+        }
+        self.lookup.extend(w.known.iter().map(|r| Record {
+            tag: base + w.walk[r.tag as usize],
+            ..*r
+        }));
     }
 
     pub fn repo_id(&self, repo: &RepoKey) -> u32 {
@@ -161,122 +273,30 @@ impl<'f> Graph<'f> {
         self.repo_ids[repo.as_str()]
     }
 
-    /// Walk ids of `(repo, sha)` questions, `NONE` for unknown ones, in the
-    /// questions' order.
+    /// Ids of `(repo, sha)` questions, `NONE` for unknown ones, in the
+    /// questions' order: sorted like the commits, then merged with them.
     pub fn lookup_all(&self, questions: &[(u32, &str)]) -> Vec<u32> {
-        let mut found = self.find_all(questions);
-        for id in found.iter_mut().filter(|id| **id != NONE) {
-            *id = self.walk_id[*id as usize];
-        }
-        found
-    }
-
-    /// Positions in `(repo, sha)` order: the questions are sorted like the
-    /// commits, then merged with them in one pass.
-    fn find_all(&self, questions: &[(u32, &str)]) -> Vec<u32> {
         let mut order: Vec<Record> = questions
             .iter()
             .enumerate()
-            .map(|(i, &(repo, sha))| Record {
-                repo,
-                row: i as u32,
-                prefix: prefix(sha),
-                sha,
-            })
+            .map(|(i, &(repo, sha))| Record::new(repo, i as u32, sha))
             .collect();
         order.sort_unstable_by(Record::cmp);
         let mut answers = vec![NONE; questions.len()];
-        let mut id = 0usize;
-        let known = |id: usize| Record {
-            repo: self.keys[id].0,
-            row: 0,
-            prefix: self.keys[id].1,
-            sha: self.shas[id],
-        };
-        for q in &order {
-            while id < self.keys.len() && known(id).cmp(q) == Ordering::Less {
-                id += 1;
-            }
-            if id < self.keys.len() && known(id).same(q) {
-                answers[q.row as usize] = id as u32;
-            }
-        }
+        merge_join(&self.lookup, &order, |q, i| {
+            answers[q.tag as usize] = self.lookup[i].tag
+        });
         answers
     }
 
     pub fn parents(&self, id: u32) -> &[u32] {
         self.parents.get(id as usize)
     }
-
-    /// Depth-first from every commit in `(repo, sha)` order, iteratively
-    /// (histories are deeper than any stack). An edge to a commit still on
-    /// the stack closes a cycle and is dropped. The post-order becomes the
-    /// walk ids, and generations are computed on the way.
-    fn renumber(&mut self, sorted: Vec<Commit>, by_key: Csr<u32>) {
-        let n = sorted.len();
-        let mut walk_id = vec![NONE; n];
-        let mut post: Vec<u32> = Vec::with_capacity(n);
-        let mut on_stack = vec![false; n];
-        let mut stack: Vec<(u32, u32)> = Vec::new();
-        for root in 0..n as u32 {
-            if walk_id[root as usize] != NONE || on_stack[root as usize] {
-                continue;
-            }
-            on_stack[root as usize] = true;
-            stack.push((root, 0));
-            while let Some(top) = stack.last_mut() {
-                let (node, next) = *top;
-                if let Some(&p) = by_key.get(node as usize).get(next as usize) {
-                    top.1 += 1;
-                    if walk_id[p as usize] == NONE && !on_stack[p as usize] {
-                        on_stack[p as usize] = true;
-                        stack.push((p, 0));
-                    }
-                } else {
-                    stack.pop();
-                    on_stack[node as usize] = false;
-                    walk_id[node as usize] = post.len() as u32;
-                    post.push(node);
-                }
-            }
-        }
-        // Parents of a node finished before it unless the edge closed a
-        // cycle, so a finished parent (with a smaller walk id) is a kept edge.
-        let mut parents = Csr::default();
-        let mut generation = Vec::with_capacity(n);
-        for (w, &old) in post.iter().enumerate() {
-            let kept = by_key
-                .get(old as usize)
-                .iter()
-                .map(|&p| walk_id[p as usize])
-                .filter(|&p| (p as usize) < w);
-            parents.extend(kept);
-            parents.close();
-            let highest = parents
-                .get(w)
-                .iter()
-                .map(|&p| generation[p as usize])
-                .max()
-                .unwrap_or(0);
-            generation.push(highest + 1);
-        }
-        self.commits = post.iter().map(|&old| sorted[old as usize]).collect();
-        self.generation = generation;
-        self.parents = parents;
-        self.walk_id = walk_id;
-    }
-}
-
-fn min_some(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
-    match (a, b) {
-        (Some(x), Some(y)) => Some(x.min(y)),
-        (x, y) => x.or(y),
-    }
 }
 
 /// Repository ids by key; rows usually come grouped by repository, so the
 /// last answer is checked before hashing.
-pub(crate) struct RepoCache<'m, 'f> {
+struct RepoCache<'m, 'f> {
     ids: &'m HashMap<&'f str, u32>,
     last: Option<(&'f str, u32)>,
 }

@@ -11,6 +11,7 @@
 //! incident has a cause, and the counted history still has the deployment
 //! DevLake would blame.
 
+use super::NONE;
 use super::facts::Facts;
 use crate::command::IncidentCause;
 use crate::id::ServiceId;
@@ -33,8 +34,6 @@ pub(crate) struct Linked {
     /// Per deployment row: an incident names it in `fixed_by`.
     pub fixes: Vec<bool>,
 }
-
-pub(crate) const NONE: u32 = u32::MAX;
 
 /// `counted`: deployment rows in `(finished_at, id)` order; `position`: per
 /// deployment row, its index in `counted` or `NONE`; `by_service`: counted

@@ -17,14 +17,33 @@ mod link;
 mod report;
 mod ship;
 mod stats;
+mod view;
 mod walk;
 
 #[cfg(test)]
 mod tests;
 
-pub use derive::{
-    DeploymentView, Derived, IncidentView, LinkedDeployment, LinkedIncident, ShippedView, derive,
-};
+#[cfg(test)]
+mod csr_tests {
+    use super::Csr;
+
+    #[test]
+    fn rows_group_in_given_order_then_sort_and_dedup_in_place() {
+        let mut c = Csr::from_pairs(3, &[(2, 5), (0, 3), (2, 1), (0, 3), (2, 5), (0, 1)]);
+        assert_eq!(
+            (c.get(0), c.get(1), c.get(2)),
+            (&[3, 3, 1][..], &[][..], &[5, 1, 5][..])
+        );
+        c.sort_dedup_rows();
+        assert_eq!(
+            (c.get(0), c.get(1), c.get(2)),
+            (&[1, 3][..], &[][..], &[1, 5][..])
+        );
+        assert_eq!(c.len(), 4);
+    }
+}
+
+pub use derive::{Derived, derive};
 pub use facts::{ChangeFact, DeploymentFact, Facts, IncidentFact};
 pub use level::{Benchmark, Level};
 pub use link::LinkKind;
@@ -32,6 +51,10 @@ pub use report::{
     Bucket, ChangeFailureRate, DeploymentFrequency, DoraReport, LeadTime, Metrics, Query,
     RecoveryTime, ReworkRate, SeriesBucket, TimeToRestore, report, series,
 };
+pub use view::{DeploymentView, IncidentView, LinkedDeployment, LinkedIncident, ShippedView};
+
+/// No such row: an unknown commit, a deployment that does not count.
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Variable-length lists, one per row, in two flat vectors (compressed
 /// sparse rows): for a million deployments that is two allocations instead
@@ -81,6 +104,30 @@ impl<T> Csr<T> {
     }
 }
 
+impl<T: Ord + Copy> Csr<T> {
+    /// Sorts each row and drops repeated items, compacting in place.
+    pub fn sort_dedup_rows(&mut self) {
+        let mut kept = 0usize;
+        for row in 0..self.start.len() - 1 {
+            let (from, to) = (self.start[row] as usize, self.start[row + 1] as usize);
+            self.items[from..to].sort_unstable();
+            let row_start = kept;
+            self.start[row] = kept as u32;
+            for i in from..to {
+                let v = self.items[i];
+                if kept == row_start || self.items[kept - 1] != v {
+                    self.items[kept] = v;
+                    kept += 1;
+                }
+            }
+        }
+        if let Some(end) = self.start.last_mut() {
+            *end = kept as u32;
+        }
+        self.items.truncate(kept);
+    }
+}
+
 impl<T: Copy> Csr<T> {
     /// Groups `(row, item)` pairs by row with one counting pass (no
     /// comparison sort), each row keeping its items in their given order.
@@ -100,12 +147,4 @@ impl<T: Copy> Csr<T> {
         }
         Csr { start, items }
     }
-}
-
-pub(crate) fn cpu_mark(what: &str) {
-    let ns: u64 = std::fs::read_to_string("/proc/thread-self/schedstat")
-        .ok()
-        .and_then(|s| s.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0);
-    eprintln!("{what:>12} {:.3}", ns as f64 / 1e9);
 }

@@ -14,12 +14,16 @@
 //!   empty window. Counts are always numbers. Deployment frequency has no
 //!   level when the window has no counted deployment (DevLake's "N/A"), and
 //!   its medians are then 0 (weeks without deployments are data).
+//! - 2021's "median deployment days per six months" uses calendar
+//!   half-years (January to June, July to December), counted like weeks
+//!   and months: every half-year overlapping the window, zeros included.
 //! - `lead_time_for_changes.changes` is the number of lead-time values (the
 //!   shipped commits that have one, or a deployment's own lead time).
 //! - Time to restore counts incidents that started in the window: resolved
 //!   ones (at any time) give a value, `open_incidents` counts those with no
 //!   `resolved_at` at all; one resolved before it started is neither.
 
+use super::Csr;
 use super::calendar::Period;
 use super::derive::{Derived, Restore};
 use super::facts::Facts;
@@ -205,16 +209,8 @@ fn metrics(d: &Derived, scope: Scope, from: i64, to: i64, benchmark: Benchmark) 
         Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
     };
     let window = between(positions, from, to, |p| d.rows[p as usize].at);
-    // At organization scope the window is a run of consecutive positions,
-    // whose lead and recovery times are one slice each.
-    let contiguous = window
-        .first()
-        .is_some_and(|&f| (window[window.len() - 1] - f) as usize + 1 == window.len());
-
     let (mut deployments, mut failed, mut rework) = (0u64, 0u64, 0u64);
     let mut days: Vec<i64> = Vec::new();
-    let mut leads: Vec<i64> = Vec::new();
-    let mut recoveries: Vec<i64> = Vec::new();
     for &p in window {
         let row = d.rows[p as usize];
         deployments += 1;
@@ -225,15 +221,9 @@ fn metrics(d: &Derived, scope: Scope, from: i64, to: i64, benchmark: Benchmark) 
         if days.last() != Some(&day) {
             days.push(day);
         }
-        if !contiguous {
-            leads.extend_from_slice(d.lead.get(p as usize));
-            recoveries.extend_from_slice(d.recovery.get(p as usize));
-        }
     }
-    if let (true, Some(&first), Some(&last)) = (contiguous, window.first(), window.last()) {
-        leads = d.lead.span(first as usize, last as usize).to_vec();
-        recoveries = d.recovery.span(first as usize, last as usize).to_vec();
-    }
+    let mut leads = gather(&d.lead, window);
+    let mut recoveries = gather(&d.recovery, window);
 
     let per_week = median_days(&days, from, to, Period::Week);
     let per_month = median_days(&days, from, to, Period::Month);
@@ -305,6 +295,21 @@ fn time_to_restore(d: &Derived, scope: Scope, from: i64, to: i64) -> TimeToResto
         median_seconds: median,
         open_incidents: open,
         level: median.map(level::recovery),
+    }
+}
+
+/// The values of every position in `window`. At organization scope the
+/// window is a run of consecutive positions: one slice, copied at once.
+fn gather(values: &Csr<i64>, window: &[u32]) -> Vec<i64> {
+    match (window.first(), window.last()) {
+        (Some(&first), Some(&last)) if (last - first) as usize + 1 == window.len() => {
+            values.span(first as usize, last as usize).to_vec()
+        }
+        _ => window
+            .iter()
+            .flat_map(|&p| values.get(p as usize))
+            .copied()
+            .collect(),
     }
 }
 

@@ -17,11 +17,11 @@
 //! its commits (and their lead times) to both services: each service
 //! brought those changes to its own users.
 
-use super::Csr;
 use super::facts::Facts;
-use super::graph::{Graph, NONE};
+use super::graph::Graph;
 use super::stats::whole_seconds;
 use super::walk::Walker;
+use super::{Csr, NONE};
 use crate::command::DeploymentKind;
 use crate::instant::Timestamp;
 use std::collections::HashMap;
@@ -71,7 +71,8 @@ impl ShippedItem {
     }
 
     pub fn time(self) -> Option<Timestamp> {
-        Timestamp::from_millis(self.time).filter(|_| self.time != NO_TIME)
+        // NO_TIME is outside the accepted range, so it reads as none.
+        Timestamp::from_millis(self.time)
     }
 
     /// Whole seconds from the commit time to `finished`: semantics.md drops
@@ -152,10 +153,7 @@ fn intern<'f>(facts: &'f Facts, g: &Graph<'f>, counted: &[u32]) -> Interned<'f> 
 
 /// Shipped commits per counted position.
 pub(crate) fn ship(facts: &Facts, g: &Graph, counted: &[u32], finished: &[i64]) -> Shipped {
-    super::cpu_mark("ship");
     let int = intern(facts, g, counted);
-
-    super::cpu_mark("intern");
     let mut chains: Vec<(i64, u32, u32)> = Vec::with_capacity(counted.len());
     let mut repos = Vec::new();
     for (pos, &row) in counted.iter().enumerate() {
@@ -169,81 +167,129 @@ pub(crate) fn ship(facts: &Facts, g: &Graph, counted: &[u32], finished: &[i64]) 
     }
     chains.sort_unstable();
 
-    super::cpu_mark("chains");
-    let mut walker = Walker::new(g.commits.len());
-    let mut shipped_by_chain = vec![0u32; g.commits.len() + int.phantoms.len()];
-    let mut items: Vec<ShippedItem> = Vec::new();
-    let mut runs: Vec<(u32, (u32, u32))> = Vec::new();
-    let (mut heads, mut stops, mut found) = (Vec::new(), Vec::new(), Vec::new());
-
+    let mut shipper = Shipper {
+        facts,
+        g,
+        counted,
+        finished,
+        walker: Walker::new(g.commits.len()),
+        shipped_by_chain: vec![0; g.commits.len() + int.phantoms.len()],
+        items: Vec::new(),
+        runs: Vec::new(),
+        buffers: Default::default(),
+        int,
+    };
     for (chain_no, chain) in chains.chunk_by(|a, b| (a.0, a.1) == (b.0, b.1)).enumerate() {
-        let stamp = chain_no as u32 + 1;
-        let repo = chain[0].1;
-        let deployed_in = |pos: u32, out: &mut Vec<u32>| {
-            out.clear();
-            out.extend(
-                int.deployed
-                    .get(pos as usize)
-                    .iter()
-                    .filter(|e| e.0 == repo && e.1 != NONE)
-                    .map(|e| e.1),
-            );
-        };
+        let positions = chain.iter().map(|c| c.2);
+        shipper.chain(chain_no as u32 + 1, chain[0].1, positions);
+    }
+    // A deployment's runs stay in chain (repo) order, each in walk or
+    // sender order.
+    Shipped {
+        items: shipper.items,
+        runs: Csr::from_pairs(counted.len(), &shipper.runs),
+    }
+}
+
+struct Shipper<'a, 'f> {
+    facts: &'f Facts,
+    g: &'a Graph<'f>,
+    counted: &'a [u32],
+    finished: &'a [i64],
+    int: Interned<'f>,
+    walker: Walker,
+    /// Per commit (and phantom): the number of the last chain that shipped it.
+    shipped_by_chain: Vec<u32>,
+    items: Vec<ShippedItem>,
+    runs: Vec<(u32, (u32, u32))>,
+    /// Heads, stops and walk results, reused.
+    buffers: [Vec<u32>; 3],
+}
+
+impl Shipper<'_, '_> {
+    /// One `(service, repo)` chain, its positions in `(finished_at, id)` order.
+    fn chain(&mut self, stamp: u32, repo: u32, positions: impl Iterator<Item = u32>) {
         let mut last_deploying: Option<u32> = None;
         let mut previous: Option<u32> = None;
         let mut group_at: Option<i64> = None;
-        for &(_, _, pos) in chain {
-            let at = finished[pos as usize];
+        for pos in positions {
+            let at = self.finished[pos as usize];
             if group_at != Some(at) {
                 // Ties on finished_at share the previous deployment: the
                 // last (greatest id) one that finished strictly earlier.
                 previous = last_deploying;
                 group_at = Some(at);
             }
-            let d = &facts.deployments[counted[pos as usize] as usize];
-            let first = items.len() as u32;
-            if d.kind != DeploymentKind::Rollback {
-                let mut take = |id: u32, sha: ShaRef, time: Option<Timestamp>| {
-                    if shipped_by_chain[id as usize] != stamp {
-                        shipped_by_chain[id as usize] = stamp;
-                        items.push(ShippedItem::new(repo, sha, time));
-                    }
-                };
-                if let Some(list) = &d.shipped {
-                    for &(r, id, entry) in int.explicit.get(pos as usize) {
-                        if r == repo {
-                            let known = g.commits.get(id as usize).and_then(|c| c.time);
-                            take(id, ShaRef::Entry(entry), list[entry as usize].2.or(known));
-                        }
-                    }
-                } else {
-                    deployed_in(pos, &mut heads);
-                    match previous {
-                        Some(p) => deployed_in(p, &mut stops),
-                        None => stops.clear(),
-                    }
-                    found.clear();
-                    walker.difference(g, &heads, &stops, &mut found);
-                    for &id in &found {
-                        let c = g.commits[id as usize];
-                        take(id, ShaRef::Change(c.change), c.time);
-                    }
-                }
+            let first = self.items.len() as u32;
+            self.deployment(stamp, repo, pos, previous);
+            let shipped = self.items.len() as u32 - first;
+            if shipped > 0 {
+                self.runs.push((pos, (first, shipped)));
             }
-            if items.len() as u32 > first {
-                runs.push((pos, (first, items.len() as u32 - first)));
-            }
-            if int.deployed.get(pos as usize).iter().any(|e| e.0 == repo) {
+            if self
+                .int
+                .deployed
+                .get(pos as usize)
+                .iter()
+                .any(|e| e.0 == repo)
+            {
                 last_deploying = Some(pos);
             }
         }
     }
 
-    super::cpu_mark("walks");
-    // A deployment's runs stay in chain (repo) order, each in walk or
-    // sender order.
-    Shipped {
-        items,
-        runs: Csr::from_pairs(counted.len(), &runs),
+    fn deployment(&mut self, stamp: u32, repo: u32, pos: u32, previous: Option<u32>) {
+        let d = &self.facts.deployments[self.counted[pos as usize] as usize];
+        if d.kind == DeploymentKind::Rollback {
+            return;
+        }
+        if let Some(list) = &d.shipped {
+            for i in 0..self.int.explicit.get(pos as usize).len() {
+                let (r, id, entry) = self.int.explicit.get(pos as usize)[i];
+                if r == repo {
+                    let known = self.g.commits.get(id as usize).and_then(|c| c.time);
+                    self.take(
+                        stamp,
+                        repo,
+                        id,
+                        ShaRef::Entry(entry),
+                        list[entry as usize].2.or(known),
+                    );
+                }
+            }
+            return;
+        }
+        let [mut heads, mut stops, mut found] = std::mem::take(&mut self.buffers);
+        self.deployed_in(repo, Some(pos), &mut heads);
+        self.deployed_in(repo, previous, &mut stops);
+        found.clear();
+        self.walker.difference(self.g, &heads, &stops, &mut found);
+        for &id in &found {
+            let c = self.g.commits[id as usize];
+            self.take(stamp, repo, id, ShaRef::Change(c.change), c.time);
+        }
+        self.buffers = [heads, stops, found];
+    }
+
+    /// Ships a commit unless this chain already did.
+    fn take(&mut self, stamp: u32, repo: u32, id: u32, sha: ShaRef, time: Option<Timestamp>) {
+        let last = &mut self.shipped_by_chain[id as usize];
+        if *last != stamp {
+            *last = stamp;
+            self.items.push(ShippedItem::new(repo, sha, time));
+        }
+    }
+
+    /// The known commits of `repo` deployed at position `pos`.
+    fn deployed_in(&self, repo: u32, pos: Option<u32>, out: &mut Vec<u32>) {
+        out.clear();
+        let Some(pos) = pos else { return };
+        let known = self
+            .int
+            .deployed
+            .get(pos as usize)
+            .iter()
+            .filter(|e| e.0 == repo && e.1 != NONE);
+        out.extend(known.map(|e| e.1));
     }
 }

@@ -1,5 +1,6 @@
 use super::{ListParams, list_request, native_write};
 use crate::error::ApiError;
+use crate::figures;
 use crate::state::AppState;
 use crate::views::{DeploymentView, ListOf, WriteAnswer};
 use axum::Json;
@@ -60,5 +61,7 @@ pub async fn list(
 ) -> Result<Json<ListOf<DeploymentView>>, ApiError> {
     let (org, q) = list_request(&state, &headers, &org, params).await?;
     let page = state.store.list_deployments(org.id, &q).await?;
-    Ok(Json(ListOf::from_page(page, DeploymentView::from_record)))
+    let mut list = ListOf::from_page(page, DeploymentView::from_record);
+    figures::enrich_deployments(&state.figures, &state.store, org.id, &mut list.items).await?;
+    Ok(Json(list))
 }

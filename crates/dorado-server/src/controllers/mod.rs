@@ -1,9 +1,12 @@
 //! One module per domain, each with its handlers and their OpenAPI
 //! annotations; `crate::router` puts them together.
 
+pub mod allstacks;
 pub mod changes;
 pub mod deliveries;
 pub mod deployments;
+pub mod devlake;
+pub mod dora;
 pub mod events;
 pub mod health;
 pub mod incidents;

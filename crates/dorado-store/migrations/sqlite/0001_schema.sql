@@ -7,6 +7,9 @@ CREATE TABLE organizations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     name TEXT NOT NULL UNIQUE,
     incident_link_window_seconds BIGINT,
+    -- Bumped by every committed change to the organization's data or
+    -- settings, so that every instance knows when its derived figures are stale.
+    data_version BIGINT NOT NULL DEFAULT 0,
     created_at BIGINT NOT NULL
 );
 

@@ -18,7 +18,9 @@ pub async fn run(store: &Store, json: bool, command: Command) -> anyhow::Result<
         Command::Token(c) => token(store, json, c).await,
         Command::User(c) => user(store, json, c).await,
         Command::Reindex { org } => reindex(store, json, org).await,
-        Command::Serve(_) | Command::Bench(_) => unreachable!("dispatched before"),
+        Command::Serve(_) | Command::Bench(_) | Command::Report(_) => {
+            unreachable!("dispatched before")
+        }
     }
 }
 
@@ -99,6 +101,15 @@ async fn service(store: &Store, json: bool, c: ServiceCommand) -> anyhow::Result
                 }
                 out
             })
+        }
+        ServiceCommand::Urls {
+            org,
+            service,
+            base_url,
+        } => {
+            let o = find_org(store, &org).await?;
+            let s = find_service(store, &o, &service).await?;
+            super::urls::print(json, &o, &s, &base_url)
         }
     }
 }

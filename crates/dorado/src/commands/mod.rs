@@ -1,6 +1,8 @@
 mod admin;
 mod bench;
+mod report;
 mod serve;
+mod urls;
 
 use crate::cli::{Cli, Command};
 use anyhow::{Context, anyhow};
@@ -11,6 +13,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Bench(b) => bench::run(b).await,
+        Command::Report(args) => {
+            let store = connect(&cli.database).await?;
+            let result = report::run(&store, cli.json, args).await;
+            store.close().await;
+            result
+        }
         other => {
             let store = connect(&cli.database).await?;
             let result = admin::run(&store, cli.json, other).await;

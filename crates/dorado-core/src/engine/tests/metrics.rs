@@ -330,3 +330,43 @@ fn recovery_time_is_dropped_when_resolved_before_the_deployment_finished() {
     assert_eq!(m.failed_deployment_recovery_time.incidents, 0);
     assert_eq!(m.failed_deployment_recovery_time.level, None);
 }
+
+#[test]
+fn one_deployment_day_in_six_months_is_medium_in_2021_and_low_in_2023() {
+    let facts = Facts {
+        deployments: vec![dep(1, 1, "2024-02-10T10:00:00Z", &[])],
+        ..Facts::default()
+    };
+    let d = production(&facts);
+    // Months [0,1,0,0,0,0] -> 0; the half-year January-June -> 1.
+    let q = query(Scope::Organization, "2024-01-01", "2024-07-01");
+    let f23 = report(&facts, &d, &q).metrics.deployment_frequency;
+    assert_eq!(
+        (f23.median_days_per_week, f23.median_days_per_month),
+        (Some(0), Some(0))
+    );
+    assert_eq!(f23.level, Some(Level::Low));
+    let f21 = report(
+        &facts,
+        &d,
+        &Query {
+            benchmark: Benchmark::Y2021,
+            ..q.clone()
+        },
+    )
+    .metrics
+    .deployment_frequency;
+    assert_eq!(f21.level, Some(Level::Medium));
+    // Spanning two half-years, one of them empty: lower median 0, low.
+    let wider = Query {
+        benchmark: Benchmark::Y2021,
+        ..query(Scope::Organization, "2024-01-01", "2024-12-01")
+    };
+    assert_eq!(
+        report(&facts, &d, &wider)
+            .metrics
+            .deployment_frequency
+            .level,
+        Some(Level::Low)
+    );
+}

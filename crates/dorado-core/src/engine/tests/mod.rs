@@ -137,3 +137,10 @@ pub(super) fn metrics_of(facts: &Facts, q: &Query) -> Metrics {
 
 pub(super) const HOUR: i64 = 3_600;
 pub(super) const DAY: i64 = 86_400;
+
+#[test]
+fn derived_can_be_cached_and_shared_between_threads() {
+    fn shared<T: Send + Sync + 'static>() {}
+    shared::<Derived>();
+    shared::<DoraReport>();
+}

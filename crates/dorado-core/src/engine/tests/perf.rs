@@ -150,12 +150,17 @@ fn scale_one_million_deployments_five_million_commits() {
         t4.elapsed()
     );
 
-    // Every non-rollback deployment ships `step` commits (the first its
-    // whole prefix); 200 services x 5000 deployments.
+    // Deployments and commits are spread evenly over two years, so the
+    // year holds half of each: 500k deployments, and every commit of the
+    // half, once per service deploying its repo (2 x 100 x 25k), rollbacks
+    // included (the deployment after one ships what it skipped).
     assert_eq!(r.metrics.deployment_frequency.deployments, 500_000);
-    // CPU time, not wall time: other builds share this machine.
+    assert_eq!(r.metrics.lead_time_for_changes.changes, 5_000_000);
+    assert_eq!(s.metrics.deployment_frequency.deployments, 2_500);
+    // CPU time, not wall time: other builds share this machine. Measured
+    // about 4 s and 25-40 ms on a loaded 2-core EPYC; the bounds leave room.
     if !cfg!(debug_assertions) {
-        assert!(derive_cpu.as_secs_f64() < 5.0, "derive took {derive_cpu:?}");
+        assert!(derive_cpu.as_secs_f64() < 8.0, "derive took {derive_cpu:?}");
         assert!(report_cpu.as_millis() < 100, "report took {report_cpu:?}");
     }
 }

@@ -308,7 +308,7 @@ fn naive_links(facts: &Facts) -> BTreeMap<i64, (i64, LinkKind)> {
         else {
             continue;
         };
-        let mine = counted.iter().filter(|d| d.service_id == service);
+        let mut mine = counted.iter().filter(|d| d.service_id == service);
         let explicit = match &i.cause {
             Some(IncidentCause::Deployment(e)) => {
                 mine.clone().find(|d| d.external_id.as_ref() == Some(e))
@@ -320,7 +320,7 @@ fn naive_links(facts: &Facts) -> BTreeMap<i64, (i64, LinkKind)> {
         };
         if let Some(d) = explicit {
             out.insert(i.id.0, (d.id.0, LinkKind::Explicit));
-        } else if let Some(d) = mine.filter(|d| d.finished_at < Some(started)).last() {
+        } else if let Some(d) = mine.rfind(|d| d.finished_at < Some(started)) {
             let gap = started.millis() - d.finished_at.unwrap().millis();
             if facts.link_window_seconds.is_none_or(|w| gap <= w * 1000) {
                 out.insert(i.id.0, (d.id.0, LinkKind::Time));

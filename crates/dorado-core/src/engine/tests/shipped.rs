@@ -72,7 +72,8 @@ fn walk_lists_newest_generation_first() {
         .iter()
         .map(|s| s.sha.to_string())
         .collect();
-    // c and f1 share a generation; ties go to the greater id (sha order).
+    // c and f1 share a generation; ties go to the greater id, an order
+    // fixed by content (here f1, found after c by the depth-first search).
     assert_eq!(order, ["e", "d", "m", "f1", "c"]);
 }
 
