@@ -8,11 +8,14 @@ mod controllers;
 mod error;
 mod figures;
 mod ingest;
+mod pages;
 mod router;
 mod state;
+mod telemetry;
 mod views;
 
 pub use error::{ApiError, Flavor};
+pub use pages::SessionKey;
 pub use router::openapi;
 
 use dorado_store::Store;
@@ -31,6 +34,11 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// The largest body of an `/events` batch (32 MiB by default).
     pub batch_body_limit: usize,
+    /// Signs the web pages' session cookies; a random key per start when unset.
+    pub session_key: Option<SessionKey>,
+    /// Where senders reach the server, for the webhook URLs the pages show;
+    /// the request's `Host` when unset.
+    pub public_url: Option<String>,
 }
 
 impl Default for ServerConfig {
@@ -39,6 +47,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             body_limit: 1024 * 1024,
             batch_body_limit: 32 * 1024 * 1024,
+            session_key: None,
+            public_url: None,
         }
     }
 }
@@ -53,7 +63,10 @@ impl Application {
     /// Binds the listener; nothing is served until [`Application::run_until`].
     pub async fn build(store: Store, config: ServerConfig) -> std::io::Result<Self> {
         let listener = TcpListener::bind(&config.listen).await?;
+        telemetry::handle();
+        let pages = Arc::new(pages::Pages::new(&config));
         let state = AppState {
+            pages,
             store: store.clone(),
             config: Arc::new(config),
             figures: Arc::default(),

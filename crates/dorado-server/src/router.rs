@@ -2,7 +2,8 @@
 //! from the handlers' annotations, and Swagger UI served from the binary.
 
 use crate::controllers::{
-    allstacks, changes, deliveries, deployments, devlake, dora, events, health, incidents, services,
+    allstacks, changes, deliveries, deployments, devlake, dora, events, health, incidents,
+    prometheus, services,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -83,7 +84,8 @@ fn api_router(body_limit: usize, batch_body_limit: usize) -> OpenApiRouter<AppSt
         .layer(DefaultBodyLimit::max(batch_body_limit));
     let health = OpenApiRouter::new()
         .routes(routes!(health::healthz))
-        .routes(routes!(health::readyz));
+        .routes(routes!(health::readyz))
+        .routes(routes!(prometheus::metrics));
     single
         .merge(batch)
         .merge(health)
@@ -101,7 +103,9 @@ pub fn router(state: AppState) -> Router {
         api_router(state.config.body_limit, state.config.batch_body_limit).split_for_parts();
     router
         .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(crate::pages::router())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(crate::telemetry::record))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)

@@ -9,4 +9,5 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<ServerConfig>,
     pub figures: Arc<Figures>,
+    pub pages: Arc<crate::pages::Pages>,
 }

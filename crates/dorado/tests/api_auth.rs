@@ -4,6 +4,7 @@ mod common;
 
 use base64::Engine as _;
 use common::{Server, answer, databases};
+
 use serde_json::json;
 
 const DEPLOY: &str = r#"{"id":"d1","service":"checkout","finished_at":"2024-03-04T12:00:00Z","repo":"github.com/acme/checkout","commit_sha":"015e3d3b480e417aede5a1293bd61de9b0fd051d"}"#;
@@ -224,5 +225,64 @@ async fn basic_auth_takes_a_token_as_password_or_a_users_email_and_password() {
         let (status, v) = answer(r).await;
         assert_eq!(status, 201, "{v}");
         assert_eq!(v["written"][0]["external_id"], json!("d1"));
+    }
+}
+
+#[tokio::test]
+async fn secrets_never_reach_the_log_or_an_answer() {
+    for db in databases() {
+        let url = db.url.clone();
+        let s = Server::start_logging(&url, &[], "trace");
+        let admin = s.acme();
+        s.cli.json_with_stdin(
+            &["user", "create", "--org", "acme", "--email", "dev@acme.io"],
+            "hunter2-hunter2\n",
+        );
+        let path = s.url("/api/v1/orgs/acme/deployments");
+        let (status, answer_body) = s
+            .post("/api/v1/orgs/acme/deployments", &admin, DEPLOY)
+            .await;
+        assert_eq!(status, 201);
+        let bad = s
+            .http
+            .post(&path)
+            .bearer_auth(format!("{admin}x"))
+            .body(DEPLOY)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 401);
+        let basic = s
+            .http
+            .get(&path)
+            .basic_auth("dev@acme.io", Some("hunter2-hunter2"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(basic.status(), 200);
+        let wrong = s
+            .http
+            .get(&path)
+            .basic_auth("dev@acme.io", Some("hunter3-hunter3"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401);
+        let (_, deliveries) = s.get("/api/v1/orgs/acme/deliveries", &admin).await;
+        let (_, tokens) = (0, s.cli.json(&["token", "list", "--org", "acme"]));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let log = s.log_text();
+        assert!(log.contains("listening"), "the log was captured: {log}");
+        for secret in [admin.as_str(), "hunter2-hunter2", "hunter3-hunter3"] {
+            assert!(!log.contains(secret), "the log shows a secret");
+            for shown in [&answer_body, &deliveries, &tokens] {
+                assert!(
+                    !shown.to_string().contains(secret),
+                    "an answer shows a secret: {shown}"
+                );
+            }
+        }
+        drop(s);
+        drop(db);
     }
 }

@@ -182,3 +182,50 @@ async fn figures_follow_new_writes_and_the_link_window() {
         );
     }
 }
+
+#[tokio::test]
+async fn prometheus_shows_the_callers_figures_of_the_last_30_days_and_request_metrics() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        s.cli.json(&["org", "create", "globex"]);
+        let now = json!([
+            {"type": "deploy", "service": "checkout", "id": "now-1", "repo": "r", "commit_sha": C1},
+            {"type": "deploy", "service": "checkout", "id": "now-2", "repo": "r", "commit_sha": C2},
+        ]);
+        let (status, _) = s
+            .post("/api/v1/orgs/acme/events", &t, &now.to_string())
+            .await;
+        assert_eq!(status, 201);
+        let r = s.http.get(s.url("/metrics")).send().await.unwrap();
+        assert_eq!(r.status(), 401);
+        let r = s
+            .http
+            .get(s.url("/metrics"))
+            .bearer_auth(&t)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain")
+        );
+        let text = r.text().await.unwrap();
+        for line in [
+            "dorado_deployments{org=\"acme\"} 2",
+            "dorado_deployments{org=\"acme\",service=\"checkout\"} 2",
+            "dorado_deployments{org=\"acme\",service=\"cart\"} 0",
+            "dorado_change_failure_rate{org=\"acme\"} 0",
+            "# TYPE dorado_http_requests_total counter",
+            "# TYPE dorado_http_request_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "missing `{line}` in:\n{text}");
+        }
+        assert!(!text.contains("globex"), "another organization shows");
+        // Lead time has no data: no sample, rather than a made-up zero.
+        assert!(!text.contains("dorado_lead_time_median_seconds{"), "{text}");
+    }
+}

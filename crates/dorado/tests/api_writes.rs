@@ -244,7 +244,7 @@ async fn bad_input_names_the_field_or_the_line_and_stores_nothing() {
             ),
             (
                 "changes",
-                r#"{"repo":"r","commits":[{"sha":"a b"}]}"#,
+                r#"{"repo":"r","commits":[{"sha":"a\tb"}]}"#,
                 400,
                 "/commits/0/sha",
             ),

@@ -44,7 +44,6 @@ pub fn router(body_limit: usize) -> OpenApiRouter<AppState> {
 pub struct OptionalField {
     pub key: String,
     /// One value, or a list of at most 20, of the declared type.
-    #[schema(value_type = Object)]
     pub value: Value,
     /// string, integer, float, duration or timestamp.
     #[serde(rename = "type")]

@@ -64,7 +64,7 @@ pub fn router(body_limit: usize) -> OpenApiRouter<AppState> {
     router.layer(DefaultBodyLimit::max(body_limit))
 }
 
-/// What DevLake answers to an accepted request.
+/// DevLake's envelope, the answer of every DevLake route.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct DevlakeAnswer {
     /// 0 on success; the HTTP status on a refusal.
@@ -73,7 +73,7 @@ pub struct DevlakeAnswer {
     /// `success`, or why the request was refused.
     pub message: String,
     /// On a refusal of bad input: `[{"pointer": "/commit_sha", "detail": "..."}]`.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Vec<Object>>)]
     pub causes: Option<serde_json::Value>,
     #[schema(value_type = Option<Object>)]
     pub data: Option<serde_json::Value>,
@@ -219,8 +219,8 @@ async fn write(
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     let devlake = |e: ApiError| e.with_flavor(Flavor::Devlake);
-    let Path(path) = path.map_err(|e| devlake(ApiError::invalid("path", e.body_text())))?;
     let principal = auth::authenticate(state, headers).await.map_err(devlake)?;
+    let Path(path) = path.map_err(|e| devlake(ApiError::invalid("path", e.body_text())))?;
     let (org, service) = connection(state, &principal, &path)
         .await
         .map_err(devlake)?;

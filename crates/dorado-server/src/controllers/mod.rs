@@ -10,6 +10,7 @@ pub mod dora;
 pub mod events;
 pub mod health;
 pub mod incidents;
+pub mod prometheus;
 pub mod services;
 
 use crate::auth;

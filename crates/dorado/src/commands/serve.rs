@@ -14,6 +14,10 @@ pub async fn run(database: &str, args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         body_limit: args.body_limit,
         batch_body_limit: args.batch_body_limit,
+        session_key: std::env::var("DORADO_SESSION_KEY")
+            .ok()
+            .map(dorado_server::SessionKey::new),
+        public_url: std::env::var("DORADO_PUBLIC_URL").ok(),
     };
     let app = Application::build(store, config.clone())
         .await

@@ -84,6 +84,8 @@ pub struct Server {
     pub base: String,
     pub cli: Cli,
     pub http: reqwest::Client,
+    /// Every line the server printed so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// Owned databases are dropped with the server; `None` for a server
     /// started again on a database another one owns.
     _db: Option<TestDatabase>,
@@ -102,6 +104,11 @@ impl Server {
 
     /// A server on a database that something else owns.
     pub fn start_on(url: &str, extra: &[&str]) -> Server {
+        Self::start_logging(url, extra, "info")
+    }
+
+    /// A server on a database that something else owns, logging at `level`.
+    pub fn start_logging(url: &str, extra: &[&str], level: &str) -> Server {
         let cli = Cli {
             url: url.to_owned(),
         };
@@ -110,7 +117,7 @@ impl Server {
             .arg(url)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(extra)
-            .env("DORADO_LOG", "info")
+            .env("DORADO_LOG", level)
             .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -118,9 +125,14 @@ impl Server {
             .expect("the dorado binary starts");
         let stdout = child.stdout.take().expect("stdout is piped");
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let lines = log.clone();
         std::thread::spawn(move || {
             let mut sent = false;
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(mut all) = lines.lock() {
+                    all.push(line.clone());
+                }
                 if !sent && let Some(at) = line.find("listening on http://") {
                     let addr = line[at + "listening on ".len()..]
                         .split_whitespace()
@@ -141,8 +153,14 @@ impl Server {
             base,
             cli,
             http: reqwest::Client::new(),
+            log,
             _db: None,
         }
+    }
+
+    /// What the server printed, as one text.
+    pub fn log_text(&self) -> String {
+        self.log.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {
