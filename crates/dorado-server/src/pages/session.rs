@@ -138,7 +138,7 @@ impl Pages {
                 .finalize()
                 .into_bytes(),
         );
-        let max_age = (session.expires - Timestamp::now().millis()).max(0) / 1000;
+        let max_age = (session.expires - Timestamp::now().millis() + 999).max(0) / 1000;
         format!(
             "{COOKIE}={payload}.{tag}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
             if secure { "; Secure" } else { "" }
