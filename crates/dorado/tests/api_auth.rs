@@ -269,8 +269,9 @@ async fn secrets_never_reach_the_log_or_an_answer() {
             .unwrap();
         assert_eq!(wrong.status(), 401);
         let (_, deliveries) = s.get("/api/v1/orgs/acme/deliveries", &admin).await;
-        let (_, tokens) = (0, s.cli.json(&["token", "list", "--org", "acme"]));
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        let tokens = s.cli.json(&["token", "list", "--org", "acme"]);
+        // The server prints asynchronously; give its last lines a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let log = s.log_text();
         assert!(log.contains("listening"), "the log was captured: {log}");
         for secret in [admin.as_str(), "hunter2-hunter2", "hunter3-hunter3"] {
