@@ -25,9 +25,10 @@ pub fn parse_seconds(text: &str) -> Result<i64, String> {
     Ok(secs)
 }
 
-/// The shortest way to write a duration back: `24h`, `90m`, `2d`.
+/// A duration written back in hours, minutes or seconds (`24h`, `90m`), as
+/// people usually set link windows.
 pub fn format_seconds(s: i64) -> String {
-    for (per, unit) in [(604_800, "w"), (86_400, "d"), (3_600, "h"), (60, "m")] {
+    for (per, unit) in [(3_600, "h"), (60, "m")] {
         if s % per == 0 {
             return format!("{}{unit}", s / per);
         }
@@ -48,7 +49,7 @@ mod tests {
         assert!(parse_seconds("0h").is_err());
         assert!(parse_seconds("h").is_err());
         assert!(parse_seconds("5y").is_err());
-        assert_eq!(format_seconds(86_400), "1d");
+        assert_eq!(format_seconds(86_400), "24h");
         assert_eq!(format_seconds(5_400), "90m");
     }
 }

@@ -45,12 +45,12 @@ pub async fn run(store: &Store, json: bool, args: ReportArgs) -> anyhow::Result<
         to,
         benchmark,
     };
-    let derived = tokio::task::spawn_blocking(move || {
+    let figures = tokio::task::spawn_blocking(move || {
         let derived = derive(&facts, &environment);
         report(&facts, &derived, &question)
     })
     .await?;
-    emit(json, &derived, || table(&org.name.to_string(), &derived))
+    emit(json, &figures, || table(org.name.as_str(), &figures))
 }
 
 fn level(l: Option<Level>) -> String {
