@@ -20,6 +20,10 @@ pub enum Command {
     Changes(ChangeBatch),
     Incident(IncidentWrite),
     ResolveIncident(IncidentResolve),
+    /// A task of a DevLake pipeline.
+    PipelineTask(crate::pipeline::TaskWrite),
+    /// A DevLake pipeline finished: it may become a deployment.
+    FinishPipeline(crate::pipeline::PipelineFinish),
 }
 
 /// A service as a body or a path names it: by id or by name. Dialects

@@ -10,6 +10,7 @@ pub mod error;
 pub mod id;
 pub mod instant;
 pub mod name;
+pub mod pipeline;
 pub mod token;
 
 pub use command::{

@@ -204,7 +204,7 @@ pub(crate) fn close(key: &str, ctx: &Context, errs: &mut Errors) -> Option<Vec<C
     })])
 }
 
-fn service(ctx: &Context, errs: &mut Errors) -> Option<ServiceId> {
+pub(crate) fn service(ctx: &Context, errs: &mut Errors) -> Option<ServiceId> {
     ctx.path_service.or_else(|| {
         errs.add(
             "",
@@ -227,7 +227,7 @@ fn status(s: &str) -> Result<String, String> {
 
 /// A field under its snake_case name or DevLake 1.0's camelCase one; a
 /// missing field is named in the spelling the rest of the body uses.
-fn dual<'a>(obj: &Obj<'a>, snake: &str, errs: &mut Errors) -> Field<'a> {
+pub(crate) fn dual<'a>(obj: &Obj<'a>, snake: &str, errs: &mut Errors) -> Field<'a> {
     let camel = camel(snake);
     if obj.is_camel_case() {
         obj.either(&[&camel, snake], errs)

@@ -9,7 +9,8 @@ use std::str::FromStr;
 /// The text form (`Display`/`FromStr`) is canonical and round-trips
 /// exactly: `native/deployments`, `native/changes`, `native/incidents`,
 /// `native/incidents/{key}/resolve`, `events`, `devlake/deployments`,
-/// `devlake/issues`, `devlake/issues/{key}/close`, `allstacks/cicd_job`.
+/// `devlake/issues`, `devlake/issues/{key}/close`, `allstacks/cicd_job`,
+/// `import`.
 /// Keys are percent-encoded (every byte outside RFC 3986's path
 /// characters, `/` and `%` included), so a key holding `/` stays one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -17,12 +18,25 @@ pub enum Endpoint {
     NativeDeployment,
     NativeChanges,
     NativeIncident,
-    NativeResolve { key: String },
+    NativeResolve {
+        key: String,
+    },
     Events,
     DevlakeDeployment,
     DevlakeIssue,
-    DevlakeClose { key: String },
+    DevlakeClose {
+        key: String,
+    },
+    /// DevLake's `cicd_tasks`.
+    DevlakeTask,
+    /// DevLake's `cicd_pipeline/{pipelineName}/finish`.
+    DevlakeFinish {
+        pipeline: String,
+    },
     AllstacksJob,
+    /// A chunk of `dorado import`: JSON lines of the event API, the lines
+    /// the import accepted.
+    Import,
 }
 
 impl Endpoint {
@@ -33,7 +47,9 @@ impl Endpoint {
             Self::NativeResolve { .. } => "native",
             Self::Events => "events",
             Self::DevlakeDeployment | Self::DevlakeIssue | Self::DevlakeClose { .. } => "devlake",
+            Self::DevlakeTask | Self::DevlakeFinish { .. } => "devlake",
             Self::AllstacksJob => "allstacks",
+            Self::Import => "import",
         }
     }
 }
@@ -49,7 +65,12 @@ impl fmt::Display for Endpoint {
             Self::DevlakeDeployment => f.write_str("devlake/deployments"),
             Self::DevlakeIssue => f.write_str("devlake/issues"),
             Self::DevlakeClose { key } => write!(f, "devlake/issues/{}/close", encode(key)),
+            Self::DevlakeTask => f.write_str("devlake/cicd_tasks"),
+            Self::DevlakeFinish { pipeline } => {
+                write!(f, "devlake/cicd_pipeline/{}/finish", encode(pipeline))
+            }
             Self::AllstacksJob => f.write_str("allstacks/cicd_job"),
+            Self::Import => f.write_str("import"),
         }
     }
 }
@@ -71,7 +92,9 @@ impl FromStr for Endpoint {
             "events" => Self::Events,
             "devlake/deployments" => Self::DevlakeDeployment,
             "devlake/issues" => Self::DevlakeIssue,
+            "devlake/cicd_tasks" => Self::DevlakeTask,
             "allstacks/cicd_job" => Self::AllstacksJob,
+            "import" => Self::Import,
             _ => {
                 if let Some(k) = between(s, "native/incidents/", "/resolve") {
                     Self::NativeResolve {
@@ -80,6 +103,10 @@ impl FromStr for Endpoint {
                 } else if let Some(k) = between(s, "devlake/issues/", "/close") {
                     Self::DevlakeClose {
                         key: decode(k).ok_or_else(fail)?,
+                    }
+                } else if let Some(p) = between(s, "devlake/cicd_pipeline/", "/finish") {
+                    Self::DevlakeFinish {
+                        pipeline: decode(p).ok_or_else(fail)?,
                     }
                 } else {
                     return Err(fail());
@@ -165,6 +192,13 @@ mod tests {
     }
 
     #[test]
+    fn import_round_trips() {
+        assert_eq!(Endpoint::Import.to_string(), "import");
+        assert_eq!("import".parse::<Endpoint>(), Ok(Endpoint::Import));
+        assert_eq!(Endpoint::Import.dialect(), "import");
+    }
+
+    #[test]
     fn only_canonical_text_parses() {
         for bad in [
             "native/incidents/a/b/resolve",
@@ -175,6 +209,8 @@ mod tests {
             "devlake/issues/%FF/close",
             "devlake/issue/x/close",
             "Events",
+            "Import",
+            "import/",
             "",
         ] {
             assert!(bad.parse::<Endpoint>().is_err(), "{bad}");

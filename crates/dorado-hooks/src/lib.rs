@@ -12,12 +12,15 @@
 
 mod allstacks;
 mod devlake;
+mod devlake_cicd;
 mod endpoint;
 mod events;
+mod import;
 mod json;
 mod native;
 
 pub use endpoint::{Endpoint, ParseEndpointError};
+pub use import::{SOURCE as IMPORT_SOURCE, parse_line};
 
 use dorado_core::{Command, ServiceDirectory, ServiceId, Timestamp, ValidationError};
 use serde_json::Value;
@@ -72,7 +75,12 @@ pub fn parse(endpoint: &Endpoint, ctx: &Context, body: &[u8]) -> Result<Vec<Comm
         // DevLake documents this body as empty and never reads it, so
         // neither do we: a script that sends `-d ''` or junk keeps working.
         Endpoint::DevlakeClose { key } => devlake::close(key, ctx, &mut errs),
+        Endpoint::DevlakeTask => devlake_cicd::task(&read(body, OBJECT)?, ctx, &mut errs),
+        // As with close, the finish request's body is never read.
+        Endpoint::DevlakeFinish { pipeline } => devlake_cicd::finish(pipeline, ctx, &mut errs),
         Endpoint::AllstacksJob => allstacks::job(&read(body, OBJECT)?, ctx, &mut errs),
+        // Each line is read alone, with its own line number.
+        Endpoint::Import => return import::lines(ctx, body),
     };
     Ok(errs.finish(commands)?)
 }

@@ -166,6 +166,8 @@ fn command_service(c: &Command) -> Option<ServiceId> {
         Command::Deployment(d) => Some(d.service),
         Command::Incident(i) => i.service,
         Command::ResolveIncident(r) => r.service,
+        Command::PipelineTask(t) => Some(t.service),
+        Command::FinishPipeline(f) => Some(f.service),
         Command::Changes(_) => None,
     }
 }

@@ -254,7 +254,8 @@ impl DeliveryView {
 /// What a write stored.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WrittenView {
-    /// `deployment`, `incident` or `changes`.
+    /// `deployment`, `incident`, `changes`, `task` or `pipeline` (whose
+    /// `id` is the deployment it became, if any).
     pub kind: String,
     pub id: Option<i64>,
     pub service_id: Option<i64>,
@@ -262,6 +263,10 @@ pub struct WrittenView {
     pub key: Option<String>,
     pub repo: Option<String>,
     pub commits: Option<usize>,
+    /// A DevLake pipeline's name (`task` and `pipeline`).
+    pub pipeline: Option<String>,
+    /// A DevLake task's name.
+    pub name: Option<String>,
     /// False when an existing record was updated.
     pub created: bool,
 }
@@ -276,6 +281,8 @@ impl WrittenView {
             key: None,
             repo: None,
             commits: None,
+            pipeline: None,
+            name: None,
             created: false,
         };
         match w {
@@ -303,6 +310,27 @@ impl WrittenView {
                 service_id: service_id.map(|s| s.0),
                 key: Some(key.to_string()),
                 created: *created,
+                ..empty
+            },
+            Written::Task {
+                pipeline,
+                name,
+                created,
+            } => Self {
+                kind: "task".into(),
+                pipeline: Some(pipeline.clone()),
+                name: Some(name.clone()),
+                created: *created,
+                ..empty
+            },
+            Written::Pipeline {
+                pipeline,
+                deployment_id,
+            } => Self {
+                kind: "pipeline".into(),
+                id: deployment_id.map(|d| d.0),
+                pipeline: Some(pipeline.clone()),
+                created: false,
                 ..empty
             },
             Written::Changes { repo_key, commits } => Self {

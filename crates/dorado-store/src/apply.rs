@@ -2,7 +2,7 @@
 //! code for the writer and for `reindex`.
 
 use crate::orgs::service_in_org;
-use crate::{Outcome, StoreError, changes, deployments, incidents};
+use crate::{Outcome, StoreError, changes, deployments, incidents, pipelines};
 use dorado_core::{Command, DeliveryId, ExternalId, IncidentKey, OrgId, ServiceId, Timestamp};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -179,6 +179,8 @@ pub(crate) async fn apply_all(
             Command::Changes(b) => changes::apply(conn, ctx, b).await?,
             Command::Incident(w) => incidents::apply_write(conn, ctx, w).await?,
             Command::ResolveIncident(r) => incidents::apply_resolve(conn, ctx, r).await?,
+            Command::PipelineTask(t) => pipelines::apply_task(conn, ctx, t).await?,
+            Command::FinishPipeline(f) => pipelines::apply_finish(conn, ctx, f).await?,
         };
         outcome.written.push(written);
     }

@@ -15,9 +15,11 @@ mod deliveries;
 mod deployments;
 mod error;
 mod facts;
+mod import;
 mod incidents;
 mod model;
 mod orgs;
+mod pipelines;
 mod reindex;
 mod store;
 mod tokens;
@@ -28,5 +30,6 @@ mod writer;
 pub mod testing;
 
 pub use error::StoreError;
+pub use import::{ChunkImported, ImportChunk, ImportLine};
 pub use model::*;
 pub use store::Store;

@@ -130,6 +130,18 @@ pub enum Written {
         repo_key: RepoKey,
         commits: usize,
     },
+    /// A task of a DevLake pipeline.
+    Task {
+        pipeline: String,
+        name: String,
+        created: bool,
+    },
+    /// A DevLake pipeline finished; the deployment it became, if it has
+    /// deployment tasks.
+    Pipeline {
+        pipeline: String,
+        deployment_id: Option<DeploymentId>,
+    },
 }
 
 /// A request in the delivery log.

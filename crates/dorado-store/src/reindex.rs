@@ -30,6 +30,8 @@ where
         "DELETE FROM change_parents WHERE org_id = $1",
         "DELETE FROM changes WHERE org_id = $1",
         "DELETE FROM incidents WHERE org_id = $1",
+        "DELETE FROM pipeline_tasks WHERE org_id = $1",
+        "DELETE FROM pipelines WHERE org_id = $1",
     ] {
         sqlx::query(sql).bind(org.0).execute(&mut *tx).await?;
     }

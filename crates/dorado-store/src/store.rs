@@ -203,6 +203,22 @@ impl Store {
         result
     }
 
+    /// `dorado import`'s bulk path: the chunks in one transaction, each
+    /// stored as its own delivery with the rows it makes, exactly as the
+    /// writer would store its lines one after the other. Holds the write
+    /// lock meanwhile: the writer's batches wait.
+    pub async fn import(
+        &self,
+        org: OrgId,
+        chunks: Vec<crate::ImportChunk>,
+    ) -> Result<Vec<crate::ChunkImported>, StoreError> {
+        let _write = self.inner.write_lock.lock().await;
+        let mut tx = db::begin_write(self.pool(), self.inner.backend).await?;
+        let done = crate::import::run(&mut tx, self.inner.backend, org, chunks).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
     // --- reads -----------------------------------------------------------
 
     pub async fn list_deployments(

@@ -645,3 +645,162 @@ async fn service_urls_print_commands_that_work() {
         assert!(text.contains("$DORADO_TOKEN"), "{text}");
     }
 }
+
+/// Seed 003's CircleCI scripts use another placeholder host.
+fn adapt_circleci(sample: &str, s: &Server, token: &str, service: i64) -> String {
+    adapt(
+        &sample.replace("https://sample-url.com", &s.base),
+        &s.base,
+        token,
+        service,
+    )
+}
+
+#[tokio::test]
+async fn seed_003_pipelines_become_deployments_when_they_have_deployment_tasks() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        let checkout = service_id(&s, &t, "checkout").await;
+
+        // The seed's own task and finish: a TEST task only, so no deployment.
+        let task = include_str!("fixtures/devlake_003_task.sh");
+        assert_eq!(
+            run_sample(&s, &t, checkout, task),
+            (200, SUCCESS.to_owned())
+        );
+        let finish = include_str!("fixtures/devlake_003_finish.sh");
+        assert_eq!(
+            run_sample(&s, &t, checkout, finish),
+            (200, SUCCESS.to_owned())
+        );
+        assert!(items(&s, &t, "deployments").await.is_empty());
+
+        // The CircleCI config: build, deploy, close pipeline.
+        let env = [
+            ("CIRCLE_SHA1", SHA2),
+            ("CIRCLE_WORKFLOW_JOB_ID", "job-build"),
+            ("CIRCLE_REPOSITORY_URL", "git@github.com:acme/shop.git"),
+            ("CIRCLE_BRANCH", "main"),
+            ("TZ", "UTC"),
+        ];
+        let build = adapt_circleci(
+            include_str!("fixtures/devlake_003_circleci_build.sh"),
+            &s,
+            &t,
+            checkout,
+        );
+        assert_eq!(sh(&build, &env), (200, SUCCESS.to_owned()));
+        let mut deploy_env = env;
+        deploy_env[1] = ("CIRCLE_WORKFLOW_JOB_ID", "job-deploy");
+        let deploy = adapt_circleci(
+            include_str!("fixtures/devlake_003_circleci_deploy.sh"),
+            &s,
+            &t,
+            checkout,
+        );
+        assert_eq!(sh(&deploy, &deploy_env), (200, SUCCESS.to_owned()));
+        assert!(
+            items(&s, &t, "deployments").await.is_empty(),
+            "not before the finish"
+        );
+        let close = adapt_circleci(
+            include_str!("fixtures/devlake_003_circleci_close.sh"),
+            &s,
+            &t,
+            checkout,
+        );
+        assert_eq!(sh(&close, &env), (200, SUCCESS.to_owned()));
+
+        let all = items(&s, &t, "deployments").await;
+        assert_eq!(all.len(), 1, "{all:?}");
+        let d = &all[0];
+        let today = Timestamp::now().to_string()[..10].to_owned();
+        assert_eq!(d["external_id"], format!("pipeline:{today}{SHA2}"));
+        assert_eq!(d["result"], "success");
+        assert_eq!(d["environment"], "production");
+        assert_eq!(d["source"], "devlake");
+        assert_eq!(
+            d["commits"],
+            json!([{"repo": "git@github.com:acme/shop.git", "sha": SHA2}])
+        );
+        assert!(d["finished_at"].as_str().unwrap().starts_with(&today));
+    }
+}
+
+#[tokio::test]
+async fn a_pipelines_result_and_times_do_not_depend_on_the_order_of_its_requests() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        let checkout = service_id(&s, &t, "checkout").await;
+        let base = format!("/api/rest/plugins/webhook/{checkout}");
+        let task = |name: &str, kind: &str, result: &str, status: &str, start: &str, end: &str| {
+            json!({"pipeline_name": "P1", "name": name, "result": result, "status": status, "type": kind,
+                   "environment": "PRODUCTION", "started_date": start, "finished_date": end,
+                   "repo_id": "github.com/acme/shop", "commit_sha": SHA1})
+            .to_string()
+        };
+        let deploy = task(
+            "deploy",
+            "DEPLOYMENT",
+            "SUCCESS",
+            "DONE",
+            "2024-05-01T10:00:00Z",
+            "2024-05-01T10:20:00Z",
+        );
+        let test_failed = task(
+            "test",
+            "TEST",
+            "FAILURE",
+            "DONE",
+            "2024-05-01T09:00:00Z",
+            "2024-05-01T09:10:00Z",
+        );
+        // The finish first, then the tasks: the deployment follows them.
+        let (status, v) =
+            post_raw(&s, &format!("{base}/cicd_pipeline/P1/finish"), Some(&t), "").await;
+        assert_eq!(status, 200, "{v}");
+        let (status, _) = post_raw(&s, &format!("{base}/cicd_tasks"), Some(&t), &deploy).await;
+        assert_eq!(status, 200);
+        let d = &items(&s, &t, "deployments").await[0];
+        assert_eq!(d["result"], "success");
+        assert_eq!(d["started_at"], "2024-05-01T10:00:00Z");
+        assert_eq!(d["finished_at"], "2024-05-01T10:20:00Z");
+        let (status, _) = post_raw(&s, &format!("{base}/cicd_tasks"), Some(&t), &test_failed).await;
+        assert_eq!(status, 200);
+        let all = items(&s, &t, "deployments").await;
+        assert_eq!(all.len(), 1);
+        assert_eq!(
+            all[0]["result"], "failure",
+            "a failed task fails the pipeline"
+        );
+
+        // A task still running at the finish aborts it.
+        let running = task(
+            "lint",
+            "LINT",
+            "IN_PROGRESS",
+            "IN_PROGRESS",
+            "2024-05-01T09:00:00Z",
+            "2024-05-01T09:00:00Z",
+        );
+        let (status, _) = post_raw(&s, &format!("{base}/cicd_tasks"), Some(&t), &running).await;
+        assert_eq!(status, 200);
+        assert_eq!(items(&s, &t, "deployments").await[0]["result"], "aborted");
+
+        // Bad tasks are refused with DevLake's envelope and store nothing.
+        let before = stored(&s, &t).await;
+        let (status, v) = post_raw(
+            &s,
+            &format!("{base}/cicd_tasks"),
+            Some(&t),
+            r#"{"pipeline_name":"P1","name":"x","result":"MAYBE"}"#,
+        )
+        .await;
+        assert_eq!(status, 400, "{v}");
+        assert_eq!(v["success"], false);
+        assert!(v.to_string().contains("/result"), "{v}");
+        assert_eq!(stored(&s, &t).await, before);
+    }
+}

@@ -44,7 +44,9 @@ pub fn router(body_limit: usize) -> OpenApiRouter<AppState> {
         .routes(routes!(deployments))
         .routes(routes!(issues))
         .routes(routes!(close))
-        .routes(routes!(close_on_board));
+        .routes(routes!(close_on_board))
+        .routes(routes!(cicd_tasks))
+        .routes(routes!(pipeline_finish));
     for prefix in PREFIXES {
         for selector in SELECTORS {
             let base = format!("{prefix}{selector}");
@@ -58,6 +60,11 @@ pub fn router(body_limit: usize) -> OpenApiRouter<AppState> {
                 .route(
                     &format!("{base}/issue/{{boardKey}}/{{issueKey}}/close"),
                     post(close_on_board),
+                )
+                .route(&format!("{base}/cicd_tasks"), post(cicd_tasks))
+                .route(
+                    &format!("{base}/cicd_pipeline/{{pipelineName}}/finish"),
+                    post(pipeline_finish),
                 );
         }
     }
@@ -98,6 +105,8 @@ pub struct DevlakePath {
     name: Option<String>,
     #[serde(rename = "issueKey")]
     issue_key: Option<String>,
+    #[serde(rename = "pipelineName")]
+    pipeline_name: Option<String>,
 }
 
 type Answer = Result<Json<DevlakeAnswer>, FlavoredError>;
@@ -201,6 +210,57 @@ pub async fn close_on_board(
     body: Result<Bytes, BytesRejection>,
 ) -> Answer {
     write(&state, path, close_endpoint, &headers, body).await
+}
+
+/// Creates or updates a task of a pipeline (called when the task starts and when it ends).
+#[utoipa::path(post, path = "/api/rest/plugins/webhook/{id}/cicd_tasks", tag = "devlake",
+    description = "Served under every prefix and connection form of the deployments route. \
+        A finished pipeline with DEPLOYMENT tasks becomes a deployment (external id `pipeline:NAME`).",
+    params(("id" = i64, Path, description = "The service id (DevLake's connection id)")),
+    request_body(content = serde_json::Value, description = "A DevLake task", example = json!({
+        "pipeline_name": "A123", "name": "deploy", "result": "SUCCESS", "status": "DONE",
+        "type": "DEPLOYMENT", "environment": "PRODUCTION", "started_date": "2020-01-01T12:00:00+00:00",
+        "finished_date": "2020-01-01T12:59:59+00:00", "repo_id": "https://github.com/acme/shop",
+        "commit_sha": "015e3d3b480e417aede5a1293bd61de9b0fd051d"})),
+    responses((status = 200, description = "Stored", body = DevlakeAnswer),
+              (status = 400, description = "Invalid input; nothing stored", body = DevlakeAnswer),
+              (status = 401, description = "Missing or bad credentials", body = DevlakeAnswer),
+              (status = 403, description = "The credential lacks the ingest scope", body = DevlakeAnswer),
+              (status = 404, description = "Unknown service", body = DevlakeAnswer)),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn cicd_tasks(
+    State(state): State<AppState>,
+    path: Result<Path<DevlakePath>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    write(&state, path, |_| Ok(Endpoint::DevlakeTask), &headers, body).await
+}
+
+/// Finishes a pipeline; with DEPLOYMENT tasks it becomes a deployment.
+#[utoipa::path(post, path = "/api/rest/plugins/webhook/{id}/cicd_pipeline/{pipelineName}/finish", tag = "devlake",
+    description = "The body is ignored. Served under every prefix and connection form of the deployments route.",
+    params(("id" = i64, Path, description = "The service id (DevLake's connection id)"),
+           ("pipelineName" = String, Path, description = "The pipeline's name, as in its tasks")),
+    responses((status = 200, description = "Finished", body = DevlakeAnswer),
+              (status = 401, description = "Missing or bad credentials", body = DevlakeAnswer),
+              (status = 403, description = "The credential lacks the ingest scope", body = DevlakeAnswer),
+              (status = 404, description = "Unknown service", body = DevlakeAnswer)),
+    security(("bearer" = []), ("basic" = [])))]
+pub async fn pipeline_finish(
+    State(state): State<AppState>,
+    path: Result<Path<DevlakePath>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Answer {
+    let endpoint = |p: &DevlakePath| {
+        let pipeline = p
+            .pipeline_name
+            .clone()
+            .ok_or_else(|| ApiError::Internal("a finish route without {pipelineName}".into()))?;
+        Ok(Endpoint::DevlakeFinish { pipeline })
+    };
+    write(&state, path, endpoint, &headers, body).await
 }
 
 fn close_endpoint(p: &DevlakePath) -> Result<Endpoint, ApiError> {

@@ -162,3 +162,29 @@ CREATE UNIQUE INDEX incidents_key ON incidents (org_id, COALESCE(service_id, 0),
 CREATE INDEX incidents_org_time ON incidents (org_id, occurred_at, id);
 CREATE INDEX incidents_service_time ON incidents (service_id, occurred_at, id);
 CREATE INDEX incidents_org_key ON incidents (org_id, key);
+
+-- DevLake's CI/CD pipelines and their tasks. A finished pipeline with
+-- DEPLOYMENT tasks becomes a deployment (external id `pipeline:NAME`),
+-- rebuilt whenever one of its tasks changes after the finish.
+CREATE TABLE pipelines (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id BIGINT NOT NULL REFERENCES organizations (id),
+    service_id BIGINT NOT NULL REFERENCES services (id),
+    name TEXT NOT NULL,
+    finished_at BIGINT,
+    delivery_id BIGINT NOT NULL REFERENCES deliveries (id),
+    updated_at BIGINT NOT NULL,
+    UNIQUE (service_id, name)
+);
+
+CREATE TABLE pipeline_tasks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    org_id BIGINT NOT NULL REFERENCES organizations (id),
+    service_id BIGINT NOT NULL REFERENCES services (id),
+    pipeline TEXT NOT NULL,
+    name TEXT NOT NULL,
+    task TEXT NOT NULL,
+    delivery_id BIGINT NOT NULL REFERENCES deliveries (id),
+    updated_at BIGINT NOT NULL,
+    UNIQUE (service_id, pipeline, name)
+);
