@@ -26,8 +26,11 @@ use dorado_core::{
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
-use sqlx::{AnyConnection, Row};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Row};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use tokio::sync::Mutex;
 
 /// One line of an import file, as read.
 #[derive(Debug, Clone)]
@@ -64,28 +67,84 @@ const MAX_ROWS: usize = 1_000;
 /// Keys per lookup query.
 const LOOKUP: usize = 500;
 
-/// Stores the chunks in one transaction, each as its own delivery, in order.
-pub(crate) async fn run(
-    conn: &mut AnyConnection,
+/// SQLite settings of an import's connection: a page cache that holds the
+/// indexes the chunks write into (commit shas land all over theirs), and
+/// statement journals (an upsert that could fail halfway keeps one) in
+/// memory instead of in temporary files.
+const SQLITE_PRAGMAS: [&str; 3] = [
+    "PRAGMA cache_size = -1048576",
+    "PRAGMA temp_store = MEMORY",
+    // A checkpoint copies every page of the WAL into the database: every
+    // 100,000 pages instead of every 1,000, a page that chunk after chunk
+    // rewrites is copied once, not each time.
+    "PRAGMA wal_autocheckpoint = 100000",
+];
+
+/// An import in progress: one connection of its own, closed at the end
+/// (it leaves with the settings above), and the store's write lock taken
+/// for each commit.
+pub struct Importer {
+    conn: PoolConnection<Any>,
     backend: Backend,
     org: OrgId,
-    chunks: Vec<ImportChunk>,
-) -> Result<Vec<ChunkImported>, StoreError> {
-    let services: HashSet<ServiceId> = sqlx::query("SELECT id FROM services WHERE org_id = $1")
-        .bind(org.0)
-        .fetch_all(&mut *conn)
-        .await?
-        .iter()
-        .map(|r| r.try_get(0).map(ServiceId))
-        .collect::<Result<_, _>>()?;
-    let mut done = Vec::with_capacity(chunks.len());
-    for chunk in chunks {
-        done.push(import_chunk(conn, backend, org, &services, chunk).await?);
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Importer {
+    pub(crate) async fn open(
+        pool: &AnyPool,
+        backend: Backend,
+        org: OrgId,
+        write_lock: Arc<Mutex<()>>,
+    ) -> Result<Importer, StoreError> {
+        let mut conn = pool.acquire().await?;
+        // Its settings must not outlive the import in the pool.
+        conn.close_on_drop();
+        if backend == Backend::Sqlite {
+            for pragma in SQLITE_PRAGMAS {
+                sqlx::query(pragma).execute(&mut *conn).await?;
+            }
+        }
+        Ok(Importer {
+            conn,
+            backend,
+            org,
+            write_lock,
+        })
     }
-    if done.iter().any(|c| c.imported > 0) {
-        bump_data_version(conn, org).await?;
+
+    /// Stores the chunks in one transaction, each as its own delivery, in
+    /// order, exactly as the writer would store their lines one after the
+    /// other.
+    pub async fn import(
+        &mut self,
+        chunks: Vec<ImportChunk>,
+    ) -> Result<Vec<ChunkImported>, StoreError> {
+        let _write = self.write_lock.lock().await;
+        let (backend, org) = (self.backend, self.org);
+        let mut tx = match backend {
+            // As `db::begin_write`: the write lock up front.
+            Backend::Sqlite => self.conn.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.conn.begin().await?,
+        };
+        let services: HashSet<ServiceId> =
+            sqlx::query("SELECT id FROM services WHERE org_id = $1")
+                .bind(org.0)
+                .fetch_all(&mut *tx)
+                .await?
+                .iter()
+                .map(|r| r.try_get(0).map(ServiceId))
+                .collect::<Result<_, _>>()?;
+        let mut done = Vec::with_capacity(chunks.len());
+        for chunk in chunks {
+            done.push(import_chunk(&mut tx, backend, org, &services, chunk).await?);
+        }
+        if done.iter().any(|c| c.imported > 0) {
+            bump_data_version(&mut tx, org).await?;
+        }
+        tx.commit().await?;
+        Ok(done)
     }
-    Ok(done)
 }
 
 async fn import_chunk(
@@ -129,7 +188,7 @@ async fn import_chunk(
             _ => None,
         })
         .collect();
-    let mut incidents = Incidents::load(conn, org, keys).await?;
+        let mut incidents = Incidents::load(conn, backend, org, keys).await?;
     for (i, line) in lines.iter().enumerate() {
         if !accepted[i] {
             continue;
@@ -175,7 +234,8 @@ async fn import_chunk(
     delivery.org_id = org;
     delivery.body = body;
     let id = deliveries::insert(conn, &delivery, &sha, 200, None).await?;
-    let shared = Shared {
+        let shared = Shared {
+        backend,
         org: org.0,
         delivery: id.0,
         received,
@@ -204,22 +264,12 @@ fn foreign_service(command: &Command, services: &HashSet<ServiceId>) -> Option<S
     service.filter(|s| !services.contains(s))
 }
 
-/// The values every row of a chunk shares, bound once per statement as
-/// `$1` (organization), `$2` (delivery) and `$3` (received at).
+/// What every row of a chunk shares.
 struct Shared {
+    backend: Backend,
     org: i64,
     delivery: i64,
     received: i64,
-}
-
-impl Shared {
-    fn values(&self) -> [Val<'static>; 3] {
-        [
-            Val::Int(Some(self.org)),
-            Val::Int(Some(self.delivery)),
-            Val::Int(Some(self.received)),
-        ]
-    }
 }
 
 // --- deployments ---------------------------------------------------------
@@ -248,7 +298,7 @@ async fn write_deployments(
             .filter(|k| seen.insert(*k))
             .collect()
     };
-    let stored = stored_deployments(conn, &keys).await?;
+        let stored = stored_deployments(conn, backend, &keys).await?;
 
     // One slot per deployment the chunk ends with: a key given again
     // replaces the write but keeps the slot, hence the id.
@@ -290,17 +340,18 @@ async fn write_deployments(
         .collect();
     for part in replaced.chunks(MAX_ROWS) {
         let mut sql = String::from("DELETE FROM deployment_commits WHERE deployment_id IN (");
-        push_list(&mut sql, 1, part.len());
+                push_list(&mut sql, part.len());
         sql.push(')');
-        execute(conn, sql, part).await?;
+        execute(conn, backend, &sql, part).await?;
     }
 
     let mut values = Vec::with_capacity(rows.len() * DEPLOYMENT.per_row);
     for &(id, created, w) in &rows {
         let started = w.started_at.map(Timestamp::millis);
         let finished = w.finished_at.map(Timestamp::millis);
-        values.extend([
+                values.extend([
             Val::Int(Some(id)),
+            Val::Int(Some(shared.org)),
             Val::Int(Some(w.service.0)),
             Val::Text(w.external_id.as_ref().map(ExternalId::as_str)),
             Val::Text(w.name.as_deref()),
@@ -314,8 +365,10 @@ async fn write_deployments(
             Val::Int(w.lead_time_seconds),
             Val::Text(Some(w.source.as_str())),
             Val::Owned(Some(json_text(&w.attributes)?)),
-            Val::Owned(w.shipped.as_ref().map(json_text).transpose()?),
+                        Val::Owned(w.shipped.as_ref().map(json_text).transpose()?),
             Val::Int(Some(created)),
+            Val::Int(Some(shared.delivery)),
+            Val::Int(Some(shared.received)),
         ]);
     }
     DEPLOYMENT.write(conn, shared, &values).await?;
@@ -338,6 +391,7 @@ async fn write_deployments(
 /// `(id, created_at)` of the stored deployments with these keys.
 async fn stored_deployments<'k>(
     conn: &mut AnyConnection,
+    backend: Backend,
     keys: &[(i64, &'k str)],
 ) -> Result<HashMap<(i64, &'k str), (i64, i64)>, StoreError> {
     let mut found = HashMap::new();
@@ -352,7 +406,7 @@ async fn stored_deployments<'k>(
             if i > 0 {
                 sql.push_str(", ");
             }
-            sql.push_str(&format!("(${}, ${})", 2 * i + 1, 2 * i + 2));
+                        sql.push_str("(?, ?)");
         }
         sql.push_str(
             ") AS k JOIN deployments d ON d.service_id = k.column1 AND d.external_id = k.column2",
@@ -361,7 +415,7 @@ async fn stored_deployments<'k>(
             .iter()
             .flat_map(|&(s, e)| [Val::Int(Some(s)), Val::Text(Some(e))])
             .collect();
-        for row in fetch(conn, sql, &values).await? {
+                for row in fetch(conn, backend, &sql, &values).await? {
             let service: i64 = row.try_get(1)?;
             let ext: &str = row.try_get(2)?;
             if let Some(&e) = wanted.get(&(service, ext)) {
@@ -376,8 +430,8 @@ const DEPLOYMENT: Table = Table {
     head: "INSERT INTO deployments (id, org_id, service_id, external_id, name, environment,
                result, kind, started_at, finished_at, occurred_at, rework, lead_time_seconds,
                source, attributes, shipped, created_at, delivery_id, updated_at) VALUES ",
-    row: "(?, $1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $2, $3)",
-    per_row: 16,
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    per_row: 19,
     tail: " ON CONFLICT (id) DO UPDATE SET name = excluded.name,
                environment = excluded.environment, result = excluded.result,
                kind = excluded.kind, started_at = excluded.started_at,
@@ -417,9 +471,9 @@ async fn write_changes(
         Command::Changes(b) => Some(b),
         _ => None,
     });
-    let mut rows: Vec<ChangeRow> = Vec::new();
+        let mut rows: Vec<ChangeRow> = Vec::new();
     let mut row_of: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut parents: Vec<Val> = Vec::new();
+    let mut parents: Vec<(&str, &str, &str, i64)> = Vec::new();
     for ChangeBatch {
         repo,
         repo_key,
@@ -455,19 +509,24 @@ async fn write_changes(
                     });
                 }
             }
-            for (ord, parent) in c.parents.iter().enumerate() {
-                parents.extend([
-                    Val::Text(Some(key.0)),
-                    Val::Text(Some(key.1)),
-                    Val::Text(Some(parent.as_str())),
-                    Val::Int(Some(ord as i64)),
-                ]);
+                        for (ord, parent) in c.parents.iter().enumerate() {
+                parents.push((key.0, key.1, parent.as_str(), ord as i64));
             }
         }
     }
+        // Rows are written in the order of the unique index, so that a chunk's
+    // inserts walk its pages once instead of landing all over them (a
+    // commit's sha is random); the ids reserved in the order the chunk
+    // first names each commit keep the writer's numbering.
+    let ids = reserve_ids(conn, shared.backend, "changes", rows.len()).await?;
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    order.sort_unstable_by_key(|&i| (rows[i].repo_key, rows[i].sha));
     let mut values = Vec::with_capacity(rows.len() * CHANGE.per_row);
-    for r in &rows {
+    for i in order {
+        let r = &rows[i];
         values.extend([
+            Val::Int(ids.get(i).copied()),
+            Val::Int(Some(shared.org)),
             Val::Text(Some(r.repo)),
             Val::Text(Some(r.repo_key)),
             Val::Text(Some(r.sha)),
@@ -476,20 +535,38 @@ async fn write_changes(
             Val::Int(Some(
                 r.committed_at.or(r.authored_at).unwrap_or(shared.received),
             )),
-            Val::Text(r.author),
+                        Val::Text(r.author),
             Val::Text(r.message),
+            Val::Int(Some(shared.delivery)),
+            Val::Int(Some(shared.received)),
+            Val::Int(Some(shared.received)),
         ]);
     }
-    CHANGE.write(conn, shared, &values).await?;
-    CHANGE_PARENT.write(conn, shared, &parents).await
+        CHANGE.write(conn, shared, &values).await?;
+
+    // By sha, for the same reason; a stable sort keeps the parents of one
+    // commit in the order given, which their ids record.
+    parents.sort_by_key(|p| (p.1, p.0));
+    let mut values = Vec::with_capacity(parents.len() * CHANGE_PARENT.per_row);
+    for (repo_key, sha, parent, ord) in parents {
+        values.extend([
+            Val::Int(Some(shared.org)),
+            Val::Text(Some(repo_key)),
+            Val::Text(Some(sha)),
+            Val::Text(Some(parent)),
+            Val::Int(Some(ord)),
+            Val::Int(Some(shared.delivery)),
+        ]);
+    }
+    CHANGE_PARENT.write(conn, shared, &values).await
 }
 
 /// The writer's upsert of a commit, many rows at a time.
 const CHANGE: Table = Table {
-    head: "INSERT INTO changes (org_id, repo, repo_key, sha, committed_at, authored_at,
+        head: "INSERT INTO changes (id, org_id, repo, repo_key, sha, committed_at, authored_at,
                occurred_at, author, message, delivery_id, created_at, updated_at) VALUES ",
-    row: "($1, ?, ?, ?, ?, ?, ?, ?, ?, $2, $3, $3)",
-    per_row: 8,
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    per_row: 13,
     tail: " ON CONFLICT (org_id, repo_key, sha) DO UPDATE SET
                repo = excluded.repo,
                committed_at = COALESCE(excluded.committed_at, changes.committed_at),
@@ -504,8 +581,8 @@ const CHANGE: Table = Table {
 
 const CHANGE_PARENT: Table = Table {
     head: "INSERT INTO change_parents (org_id, repo_key, sha, parent_sha, ord, delivery_id) VALUES ",
-    row: "($1, ?, ?, ?, ?, $2)",
-    per_row: 4,
+    row: "(?, ?, ?, ?, ?, ?)",
+    per_row: 6,
     tail: " ON CONFLICT DO NOTHING",
 };
 
@@ -543,8 +620,9 @@ struct Incidents {
 }
 
 impl Incidents {
-    async fn load(
+        async fn load(
         conn: &mut AnyConnection,
+        backend: Backend,
         org: OrgId,
         keys: HashSet<&str>,
     ) -> Result<Self, StoreError> {
@@ -555,13 +633,13 @@ impl Incidents {
                 "SELECT id, service_id, key, title, started_at, resolved_at, occurred_at,
                      cause_kind, cause_value, fixed_by, is_incident, source, attributes,
                      created_at, updated_at
-                 FROM incidents WHERE org_id = $1 AND key IN (",
+                 FROM incidents WHERE org_id = ? AND key IN (",
             );
-            push_list(&mut sql, 2, part.len());
+            push_list(&mut sql, part.len());
             sql.push_str(") ORDER BY id");
             let mut values = vec![Val::Int(Some(org.0))];
             values.extend(part.iter().map(|k| Val::Text(Some(*k))));
-            for row in fetch(conn, sql, &values).await? {
+                        for row in fetch(conn, backend, &sql, &values).await? {
                 me.add(Incident {
                     id: Some(row.try_get("id")?),
                     service: row.try_get("service_id")?,
@@ -721,8 +799,9 @@ impl Incidents {
         }
         let mut values = Vec::new();
         for r in self.rows.iter().filter(|r| r.changed) {
-            values.extend([
+                        values.extend([
                 Val::Int(r.id),
+                Val::Int(Some(shared.org)),
                 Val::Int(r.service),
                 Val::Text(Some(&r.key)),
                 Val::Text(r.title.as_deref()),
@@ -735,8 +814,9 @@ impl Incidents {
                 Val::Small(i16::from(r.is_incident)),
                 Val::Text(Some(&r.source)),
                 Val::Text(Some(&r.attributes)),
-                Val::Int(Some(r.created_at)),
+                                Val::Int(Some(r.created_at)),
                 Val::Int(Some(r.updated_at)),
+                Val::Int(Some(shared.delivery)),
             ]);
         }
         INCIDENT.write(conn, shared, &values).await
@@ -747,8 +827,8 @@ const INCIDENT: Table = Table {
     head: "INSERT INTO incidents (id, org_id, service_id, key, title, started_at, resolved_at,
                occurred_at, cause_kind, cause_value, fixed_by, is_incident, source, attributes,
                created_at, updated_at, delivery_id) VALUES ",
-    row: "(?, $1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, $2)",
-    per_row: 15,
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    per_row: 17,
     tail: " ON CONFLICT (id) DO UPDATE SET title = excluded.title,
                started_at = excluded.started_at, resolved_at = excluded.resolved_at,
                occurred_at = excluded.occurred_at, cause_kind = excluded.cause_kind,
@@ -842,9 +922,8 @@ enum Val<'a> {
     Owned(Option<String>),
 }
 
-/// A multi-row INSERT: `head`, then `row` once per row, then `tail`. In
-/// `row`, `$1`..`$3` are the chunk's shared values and each `?` takes the
-/// row's next value.
+/// A multi-row INSERT: `head`, then `row` (`per_row` placeholders) once
+/// per row, then `tail`.
 struct Table {
     head: &'static str,
     row: &'static str,
@@ -859,50 +938,67 @@ impl Table {
         shared: &Shared,
         values: &[Val<'_>],
     ) -> Result<(), StoreError> {
-        let shared = shared.values();
-        let rows_per = ((MAX_PARAMS - shared.len()) / self.per_row).min(MAX_ROWS);
+        let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
         for part in values.chunks(rows_per * self.per_row) {
-            let mut sql = String::with_capacity(self.head.len() + part.len() * 6 + self.tail.len());
+            let rows = part.len() / self.per_row;
+            let mut sql = String::with_capacity(
+                self.head.len() + rows * (self.row.len() + 2) + self.tail.len(),
+            );
             sql.push_str(self.head);
-            let mut next = shared.len() + 1;
-            for r in 0..part.len() / self.per_row {
+            for r in 0..rows {
                 if r > 0 {
                     sql.push_str(", ");
                 }
-                for ch in self.row.chars() {
-                    if ch == '?' {
-                        sql.push('$');
-                        sql.push_str(&next.to_string());
-                        next += 1;
-                    } else {
-                        sql.push(ch);
-                    }
-                }
+                sql.push_str(self.row);
             }
             sql.push_str(self.tail);
-            let all: Vec<Val> = shared.iter().cloned().chain(part.iter().cloned()).collect();
-            execute(conn, sql, &all).await?;
+            execute(conn, shared.backend, &sql, part).await?;
         }
         Ok(())
     }
 }
 
-/// `$first, $first+1, ...`: `n` placeholders.
-fn push_list(sql: &mut String, first: usize, n: usize) {
+/// `?, ?, ...`: `n` placeholders.
+fn push_list(sql: &mut String, n: usize) {
     for i in 0..n {
         if i > 0 {
             sql.push_str(", ");
         }
-        sql.push_str(&format!("${}", first + i));
+        sql.push('?');
+    }
+}
+
+/// `sql` for `backend`: `?` placeholders on SQLite, `$1, $2...` on
+/// PostgreSQL, which knows no other kind. SQLite is given `?` because sqlx
+/// looks every numbered placeholder up by name, a linear search in SQLite:
+/// quadratic in a statement of thousands of them.
+fn placeholders(backend: Backend, sql: &str) -> String {
+    match backend {
+        Backend::Sqlite => sql.to_owned(),
+        Backend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + sql.len() / 2);
+            let mut n = 0usize;
+            for ch in sql.chars() {
+                if ch == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(ch);
+                }
+            }
+            out
+        }
     }
 }
 
 fn bound<'q>(
-    sql: String,
+    backend: Backend,
+    sql: &str,
     values: &'q [Val<'q>],
 ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     // Only placeholders carry values: the text holds no input.
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(placeholders(backend, sql)));
     for v in values {
         q = match v {
             Val::Int(i) => q.bind(*i),
@@ -916,17 +1012,19 @@ fn bound<'q>(
 
 async fn execute(
     conn: &mut AnyConnection,
-    sql: String,
+    backend: Backend,
+    sql: &str,
     values: &[Val<'_>],
 ) -> Result<(), StoreError> {
-    bound(sql, values).execute(&mut *conn).await?;
+    bound(backend, sql, values).execute(&mut *conn).await?;
     Ok(())
 }
 
 async fn fetch(
     conn: &mut AnyConnection,
-    sql: String,
+    backend: Backend,
+    sql: &str,
     values: &[Val<'_>],
 ) -> Result<Vec<AnyRow>, StoreError> {
-    Ok(bound(sql, values).fetch_all(&mut *conn).await?)
+    Ok(bound(backend, sql, values).fetch_all(&mut *conn).await?)
 }

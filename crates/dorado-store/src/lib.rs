@@ -30,6 +30,6 @@ mod writer;
 pub mod testing;
 
 pub use error::StoreError;
-pub use import::{ChunkImported, ImportChunk, ImportLine};
+pub use import::{ChunkImported, ImportChunk, ImportLine, Importer};
 pub use model::*;
 pub use store::Store;

@@ -203,20 +203,13 @@ impl Store {
         result
     }
 
-    /// `dorado import`'s bulk path: the chunks in one transaction, each
-    /// stored as its own delivery with the rows it makes, exactly as the
-    /// writer would store its lines one after the other. Holds the write
-    /// lock meanwhile: the writer's batches wait.
-    pub async fn import(
-        &self,
-        org: OrgId,
-        chunks: Vec<crate::ImportChunk>,
-    ) -> Result<Vec<crate::ChunkImported>, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        let mut tx = db::begin_write(self.pool(), self.inner.backend).await?;
-        let done = crate::import::run(&mut tx, self.inner.backend, org, chunks).await?;
-        tx.commit().await?;
-        Ok(done)
+    /// `dorado import`'s bulk path into `org`: each chunk becomes a
+    /// delivery with the rows the writer would make of its lines. Every
+    /// commit holds the write lock: the writer's batches wait meanwhile.
+    pub async fn importer(&self, org: OrgId) -> Result<crate::Importer, StoreError> {
+        let inner = &self.inner;
+        crate::import::Importer::open(&inner.pool, inner.backend, org, inner.write_lock.clone())
+            .await
     }
 
     // --- reads -----------------------------------------------------------

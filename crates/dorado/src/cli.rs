@@ -44,6 +44,8 @@ pub enum Command {
     },
     /// Prints the DORA metrics of an organization or a service.
     Report(ReportArgs),
+    /// Loads events in bulk: JSON lines of the event API, from a file or stdin.
+    Import(ImportArgs),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -68,6 +70,19 @@ pub struct ReportArgs {
     /// 2023 or 2021.
     #[arg(long, default_value = "2023")]
     pub benchmark: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Id or name.
+    #[arg(long)]
+    pub org: String,
+    /// A file of JSON lines, one event object of the event API per line;
+    /// `-` reads stdin.
+    pub file: String,
+    /// Lines stored as one delivery (what `dorado reindex` replays at once).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub chunk: u32,
 }
 
 #[derive(Debug, Args)]
@@ -180,6 +195,29 @@ pub enum BenchCommand {
     /// Drives a server with concurrent POSTs of deployments and prints
     /// requests per second and latency percentiles.
     Ingest(BenchIngestArgs),
+    /// Generates a year of history of a large organization, loads it with
+    /// `dorado import` and times the DORA figures of the real server.
+    History(BenchHistoryArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHistoryArgs {
+    /// Services of the organization.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub services: u32,
+    /// Days of history, ending at the start of 2025-01-01 (UTC).
+    #[arg(long, default_value_t = 365, value_parser = clap::value_parser!(u32).range(1..=3_650))]
+    pub days: u32,
+    /// Seed of the generator: the same seed gives the same history.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// An empty database to load (postgres://... or sqlite://...); a fresh
+    /// temporary SQLite file by default.
+    #[arg(long)]
+    pub target_database: Option<String>,
+    /// Keep the generated JSON lines in this file (removed otherwise).
+    #[arg(long)]
+    pub keep: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -500,7 +500,7 @@ async fn browser_reads_why_a_delivery_was_refused() {
     assert_eq!(shown, reason);
     let row = b.text("#deliveries tr.refused").await;
     assert!(
-        row.contains("400 refused") && row.contains("checkout"),
+        row.contains("400 refused") && row.contains("token ci"),
         "{row}"
     );
     b.screenshot("refused").await;

@@ -350,8 +350,11 @@ pub struct DeliveryParams {
     cursor: Option<String>,
 }
 
-/// Store pages a filtered view reads at most before it shows what it found.
-const MAX_SCANNED_PAGES: usize = 20;
+/// Rows a page of the log shows, and the store pages a filtered view reads
+/// at most before it shows what it found (its "Older" link goes on from
+/// there): the store has no filter on the outcome, and rows carry bodies.
+const PAGE: u32 = 50;
+const MAX_SCANNED_PAGES: usize = 6;
 const BODY_SHOWN: usize = 4_000;
 
 pub async fn deliveries(
@@ -385,7 +388,7 @@ pub async fn deliveries(
     // has a page's worth, so paging stays exact.
     let mut query = ListQuery {
         service_id: service.as_ref().map(|s| s.id),
-        limit: 50,
+        limit: PAGE,
         cursor: p.cursor.filter(|c| !c.is_empty()),
         ..ListQuery::default()
     };
@@ -399,7 +402,7 @@ pub async fn deliveries(
             _ => true,
         }));
         next = page.next_cursor;
-        if rows.len() >= 50 || next.is_none() {
+        if rows.len() >= PAGE as usize || next.is_none() {
             break;
         }
         query.cursor = next.clone();

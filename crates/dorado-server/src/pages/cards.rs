@@ -145,7 +145,7 @@ pub fn cards(m: &Metrics, trend: &[SeriesBucket], window: &Window) -> Vec<Card> 
                 &format!("Change failure rate per {per}"),
                 &points(&|m| m.change_failure_rate.rate.map(|r| r * 100.0)),
                 Style::Bars,
-                |v| format!("{v:.0} %"),
+                |v| axis(v, "%"),
             ),
             empty: "No deployments in this window to measure.",
         },
@@ -211,7 +211,7 @@ pub fn cards(m: &Metrics, trend: &[SeriesBucket], window: &Window) -> Vec<Card> 
                 &format!("Rework rate per {per}"),
                 &points(&|m| m.rework_rate.rate.map(|r| r * 100.0)),
                 Style::Bars,
-                |v| format!("{v:.0} %"),
+                |v| axis(v, "%"),
             ),
             empty: "No deployments in this window to measure.",
         },
@@ -239,13 +239,16 @@ fn duration_chart(title: &str, seconds: Vec<Point>) -> Option<String> {
             ..p
         })
         .collect();
-    charts::draw(title, &scaled, Style::Line, move |v| {
-        if v >= 10.0 || v == v.trunc() {
-            format!("{v:.0} {unit}")
-        } else {
-            format!("{v:.1} {unit}")
-        }
-    })
+    charts::draw(title, &scaled, Style::Line, move |v| axis(v, unit))
+}
+
+/// A figure on an axis or in a hover title: whole above ten, else one decimal.
+fn axis(v: f64, unit: &str) -> String {
+    if v >= 10.0 || v == v.trunc() {
+        format!("{v:.0} {unit}")
+    } else {
+        format!("{v:.1} {unit}")
+    }
 }
 
 fn bucket_label(b: &SeriesBucket, bucket: Bucket) -> String {

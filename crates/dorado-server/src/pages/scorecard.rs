@@ -47,11 +47,11 @@ struct ScorecardPage {
 }
 
 impl ScorecardPage {
-    fn from_iso(&self) -> String {
+    fn start_iso(&self) -> String {
         self.window.from.to_string()
     }
 
-    fn to_iso(&self) -> String {
+    fn end_iso(&self) -> String {
         self.window.to.to_string()
     }
 

@@ -18,7 +18,7 @@ pub async fn run(store: &Store, json: bool, command: Command) -> anyhow::Result<
         Command::Token(c) => token(store, json, c).await,
         Command::User(c) => user(store, json, c).await,
         Command::Reindex { org } => reindex(store, json, org).await,
-        Command::Serve(_) | Command::Bench(_) | Command::Report(_) => {
+        Command::Serve(_) | Command::Bench(_) | Command::Report(_) | Command::Import(_) => {
             unreachable!("dispatched before")
         }
     }

@@ -3,6 +3,8 @@
 //! server in this process on a fresh database, so the figures include the
 //! durable group commit of the default SQLite configuration.
 
+mod history;
+
 use crate::cli::{BenchCommand, BenchIngestArgs};
 use anyhow::{Context, anyhow, bail};
 use dorado_core::{OrgName, ServiceName, TokenScopes};
@@ -14,6 +16,7 @@ use std::time::{Duration, Instant};
 pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     match command {
         BenchCommand::Ingest(args) => ingest(args).await,
+        BenchCommand::History(args) => history::run(args).await,
     }
 }
 
@@ -77,32 +80,63 @@ async fn ingest(args: BenchIngestArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-struct LocalServer {
+pub struct LocalServer {
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     file: Option<std::path::PathBuf>,
 }
 
 impl LocalServer {
-    async fn stop(self) {
+    pub async fn stop(self) {
         let _ = self.stop.send(());
         let _ = self.task.await;
         if let Some(f) = self.file {
-            for suffix in ["", "-wal", "-shm"] {
-                let _ = std::fs::remove_file(format!("{}{suffix}", f.display()));
-            }
+            remove_sqlite(&f);
         }
     }
 }
 
-async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalServer)> {
-    let (url, file) = match database {
+/// A SQLite file and its WAL companions.
+pub fn remove_sqlite(file: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+}
+
+/// `database`, or a fresh SQLite file in the temporary directory (returned,
+/// to be removed after).
+pub fn local_database(database: Option<&str>, tag: &str) -> (String, Option<std::path::PathBuf>) {
+    match database {
         Some(url) => (url.to_owned(), None),
         None => {
-            let path = std::env::temp_dir().join(format!("dorado-bench-{}.db", std::process::id()));
+            let path = std::env::temp_dir().join(format!("dorado-{tag}-{}.db", std::process::id()));
+            remove_sqlite(&path);
             (format!("sqlite://{}", path.display()), Some(path))
         }
+    }
+}
+
+/// The real server on `store`, on a free port of 127.0.0.1; its base URL.
+/// `file` is removed when the server stops.
+pub async fn serve(
+    store: dorado_store::Store,
+    file: Option<std::path::PathBuf>,
+) -> anyhow::Result<(String, LocalServer)> {
+    let config = ServerConfig {
+        listen: "127.0.0.1:0".into(),
+        ..ServerConfig::default()
     };
+    let app = Application::build(store, config).await?;
+    let addr = app.local_addr()?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    Ok((format!("http://{addr}"), LocalServer { stop, task, file }))
+}
+
+async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalServer)> {
+    let (url, file) = local_database(database, "bench");
     let store = super::connect(&url).await?;
     let org = store
         .create_org(&OrgName::parse("bench").map_err(|e| anyhow!(e))?)
@@ -117,23 +151,14 @@ async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalSer
     let token = store
         .create_token(org.id, "bench", TokenScopes::DEFAULT, None, None)
         .await?;
-    let config = ServerConfig {
-        listen: "127.0.0.1:0".into(),
-        ..ServerConfig::default()
-    };
-    let app = Application::build(store, config).await?;
-    let addr = app.local_addr()?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until(async {
-        let _ = stopped.await;
-    }));
+    let (base, server) = serve(store, file).await?;
     let target = Target {
-        base: format!("http://{addr}"),
+        base,
         org: org.name.to_string(),
         service: service.name.to_string(),
         token: token.secret,
     };
-    Ok((target, LocalServer { stop, task, file }))
+    Ok((target, server))
 }
 
 struct Figures {

@@ -1,5 +1,6 @@
 mod admin;
 mod bench;
+mod import;
 mod report;
 mod serve;
 mod urls;
@@ -13,6 +14,12 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(&cli.database, args).await,
         Command::Bench(b) => bench::run(b).await,
+        Command::Import(args) => {
+            let store = connect(&cli.database).await?;
+            let result = import::run(&store, cli.json, args).await;
+            store.close().await;
+            result
+        }
         Command::Report(args) => {
             let store = connect(&cli.database).await?;
             let result = report::run(&store, cli.json, args).await;

@@ -7,7 +7,7 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -271,35 +271,44 @@ impl Browser {
             self.session
         )
         .ok()?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw).ok()?;
-        let text = String::from_utf8(raw).ok()?;
-        let (head, body) = text.split_once("\r\n\r\n")?;
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
+        // chromedriver keeps the connection open: read what the headers announce.
+        let mut reader = BufReader::new(s);
+        let mut length = None;
+        let mut chunked = false;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).ok()?;
+            let lower = line.trim().to_ascii_lowercase();
+            if lower.is_empty() {
+                break;
+            }
+            if let Some(n) = lower.strip_prefix("content-length:") {
+                length = n.trim().parse::<usize>().ok();
+            }
+            chunked |= lower.starts_with("transfer-encoding:") && lower.contains("chunked");
+        }
+        let body = if chunked {
+            let mut out = Vec::new();
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).ok()?;
+                let n = usize::from_str_radix(size.trim(), 16).ok()?;
+                if n == 0 {
+                    break;
+                }
+                let mut chunk = vec![0; n + 2];
+                reader.read_exact(&mut chunk).ok()?;
+                out.extend_from_slice(&chunk[..n]);
+            }
+            out
         } else {
-            body.to_owned()
+            let mut out = vec![0; length?];
+            reader.read_exact(&mut out).ok()?;
+            out
         };
+        let body = String::from_utf8(body).ok()?;
         serde_json::from_str(&body).ok()
     }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out.push_str(&rest[..n]);
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
 }
 
 impl Drop for Browser {

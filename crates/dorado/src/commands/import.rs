@@ -1,0 +1,269 @@
+//! `dorado import` (api.md): JSON lines of the event API, in bulk.
+//!
+//! A reader thread parses the lines, each alone so that a bad one is refused
+//! without its neighbours, while the store writes the chunks read before:
+//! parsing and writing overlap on two cores. Chunks that queue up while the
+//! store is busy are committed together, so a slow disk pays fewer syncs.
+
+use super::find_org;
+use crate::cli::ImportArgs;
+use anyhow::{Context as _, anyhow};
+use dorado_core::{OrgId, ServiceDirectory, Timestamp};
+use dorado_hooks::{Context, Endpoint, HookError, parse_line};
+use dorado_store::{ImportChunk, ImportLine, Importer, NewDelivery, Store};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Refused lines shown in the summary; the count covers them all.
+const SHOWN: usize = 20;
+/// Chunks read ahead of the store.
+const AHEAD: usize = 4;
+/// Lines committed in one transaction at most, when chunks queue up.
+const PER_COMMIT: usize = 50_000;
+
+/// One chunk as the reader hands it over.
+struct Batch {
+    chunk: ImportChunk,
+    /// The file's line number of each line of the chunk.
+    numbers: Vec<usize>,
+    /// Lines refused by the reader: line number and why.
+    refused: Vec<(usize, String)>,
+    /// Bytes of the input read so far.
+    read: u64,
+}
+
+#[derive(Default)]
+struct Summary {
+    imported: usize,
+    rejected: usize,
+    shown: Vec<(usize, String)>,
+}
+
+impl Summary {
+    fn refuse(&mut self, mut refused: Vec<(usize, String)>) {
+        refused.sort_by_key(|r| r.0);
+        self.rejected += refused.len();
+        let room = SHOWN.saturating_sub(self.shown.len());
+        self.shown.extend(refused.into_iter().take(room));
+    }
+}
+
+pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<()> {
+    let org = find_org(store, &args.org).await?;
+    let services = store.service_directory(org.id).await?;
+    let (input, size): (Box<dyn Read + Send>, Option<u64>) = if args.file == "-" {
+        (Box::new(std::io::stdin()), None)
+    } else {
+        let file = std::fs::File::open(&args.file)
+            .with_context(|| format!("cannot read {}", args.file))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(file), size)
+    };
+    let progress = progress_bar(size, !json && std::io::stderr().is_terminal())?;
+
+    let started = Instant::now();
+    let (sender, mut batches) = mpsc::channel(AHEAD);
+    let chunk = args.chunk as usize;
+    let reader = std::thread::spawn(move || read(input, &services, org.id, chunk, &sender));
+    let mut summary = Summary::default();
+    let mut importer = store.importer(org.id).await?;
+    let mut result = Ok(());
+    while let Some(first) = batches.recv().await {
+        let mut group = vec![first];
+        let mut lines = group[0].chunk.lines.len();
+        while lines < PER_COMMIT
+            && let Ok(next) = batches.try_recv()
+        {
+            lines += next.chunk.lines.len();
+            group.push(next);
+        }
+        if let Err(e) = commit(&mut importer, group, &mut summary, &progress).await {
+            result = Err(e);
+            break;
+        }
+    }
+    // Dropping the receiver stops a reader still at work.
+    drop(batches);
+    let read = reader
+        .join()
+        .map_err(|_| anyhow!("the reader thread failed"))?;
+    result?;
+    read?;
+    progress.finish_and_clear();
+    let elapsed = started.elapsed();
+
+    if json {
+        println!(
+            "{}",
+            json!({"imported": summary.imported, "rejected": summary.rejected})
+        );
+        return Ok(());
+    }
+    println!(
+        "imported {} events into {} in {:.1} s ({:.0} events/s); {} refused",
+        summary.imported,
+        org.name,
+        elapsed.as_secs_f64(),
+        summary.imported as f64 / elapsed.as_secs_f64().max(1e-9),
+        summary.rejected
+    );
+    if !summary.shown.is_empty() {
+        let first = if summary.rejected > SHOWN {
+            format!(" (the first {SHOWN})")
+        } else {
+            String::new()
+        };
+        println!("refused lines{first}:");
+        for (line, why) in &summary.shown {
+            println!("  line {line}: {why}");
+        }
+    }
+    Ok(())
+}
+
+async fn commit(
+    importer: &mut Importer,
+    group: Vec<Batch>,
+    summary: &mut Summary,
+    progress: &ProgressBar,
+) -> anyhow::Result<()> {
+    let mut chunks = Vec::with_capacity(group.len());
+    let mut numbers = Vec::with_capacity(group.len());
+    let mut read = 0;
+    for batch in group {
+        summary.refuse(batch.refused);
+        chunks.push(batch.chunk);
+        numbers.push(batch.numbers);
+        read = batch.read;
+    }
+    let done = importer
+        .import(chunks)
+        .await
+        .context("the import stopped; the chunks committed before are kept")?;
+    for (chunk, numbers) in done.into_iter().zip(numbers) {
+        summary.imported += chunk.imported;
+        summary.refuse(
+            chunk
+                .refused
+                .into_iter()
+                .map(|(i, why)| (numbers[i], why))
+                .collect(),
+        );
+    }
+    progress.set_position(read);
+    progress.set_message(format!(
+        "{} events, {} refused",
+        summary.imported, summary.rejected
+    ));
+    Ok(())
+}
+
+/// Reads and parses the input, a chunk at a time; every line of a chunk
+/// defaults its times to the chunk's `received_at`, as the delivery says,
+/// so that a reindex reads them the same way.
+fn read(
+    input: Box<dyn Read + Send>,
+    services: &ServiceDirectory,
+    org: OrgId,
+    chunk: usize,
+    sender: &mpsc::Sender<Batch>,
+) -> anyhow::Result<()> {
+    let mut input = BufReader::with_capacity(1 << 20, input);
+    let (mut number, mut read) = (0usize, 0u64);
+    let mut buf = Vec::new();
+    let mut done = false;
+    while !done {
+        let received_at = Timestamp::now();
+        let ctx = Context {
+            services,
+            path_service: None,
+            received_at,
+        };
+        let mut batch = Batch {
+            chunk: ImportChunk {
+                delivery: NewDelivery {
+                    org_id: org,
+                    service_id: None,
+                    token_id: None,
+                    user_id: None,
+                    dialect: Endpoint::Import.dialect().to_owned(),
+                    route: Endpoint::Import.to_string(),
+                    idempotency_key: None,
+                    body: String::new(),
+                    received_at,
+                },
+                lines: Vec::with_capacity(chunk),
+            },
+            numbers: Vec::with_capacity(chunk),
+            refused: Vec::new(),
+            read,
+        };
+        while batch.chunk.lines.len() < chunk {
+            buf.clear();
+            let n = input
+                .read_until(b'\n', &mut buf)
+                .context("reading the input")?;
+            if n == 0 {
+                done = true;
+                break;
+            }
+            number += 1;
+            read += n as u64;
+            let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Ok(text) = std::str::from_utf8(line) else {
+                batch.refused.push((number, "the line is not UTF-8".into()));
+                continue;
+            };
+            match parse_line(&ctx, line) {
+                Ok(command) => {
+                    batch.chunk.lines.push(ImportLine {
+                        text: text.to_owned(),
+                        command,
+                    });
+                    batch.numbers.push(number);
+                }
+                Err(e) => batch.refused.push((number, reason(e))),
+            }
+        }
+        batch.read = read;
+        if sender.blocking_send(batch).is_err() {
+            // The writer stopped; it reports why.
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Why a line is refused, without HookError's line number (always 1 here:
+/// the summary gives the file's).
+fn reason(e: HookError) -> String {
+    match e {
+        HookError::Syntax {
+            column, message, ..
+        } => format!("malformed JSON at column {column}: {message}"),
+        HookError::Invalid(v) => v.to_string(),
+    }
+}
+
+fn progress_bar(size: Option<u64>, show: bool) -> anyhow::Result<ProgressBar> {
+    if !show {
+        return Ok(ProgressBar::hidden());
+    }
+    let bar = match size {
+        Some(size) => ProgressBar::new(size).with_style(ProgressStyle::with_template(
+            "{elapsed_precise} {wide_bar} {bytes}/{total_bytes} {msg}",
+        )?),
+        None => ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {bytes} read, {msg}",
+        )?),
+    };
+    bar.enable_steady_tick(Duration::from_millis(200));
+    Ok(bar)
+}
