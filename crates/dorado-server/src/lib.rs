@@ -13,6 +13,7 @@ mod router;
 mod state;
 mod telemetry;
 mod views;
+pub mod webhook_urls;
 
 pub use error::{ApiError, Flavor};
 pub use pages::SessionKey;

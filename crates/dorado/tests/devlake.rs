@@ -585,6 +585,8 @@ async fn service_urls_print_commands_that_work() {
             keys,
             [
                 "allstacks/cicd_job",
+                "devlake/cicd_pipeline/finish",
+                "devlake/cicd_tasks",
                 "devlake/deployments",
                 "devlake/issue/close",
                 "devlake/issues",
@@ -611,6 +613,8 @@ async fn service_urls_print_commands_that_work() {
             "devlake/deployments",
             "devlake/issues",
             "devlake/issue/close",
+            "devlake/cicd_tasks",
+            "devlake/cicd_pipeline/finish",
             "allstacks/cicd_job",
             "events",
             "native/deployments",
@@ -629,7 +633,11 @@ async fn service_urls_print_commands_that_work() {
             .map(|d| d["source"].as_str().unwrap_or_default())
             .collect();
         sources.sort_unstable();
-        assert_eq!(sources, ["allstacks", "devlake", "events", "native"]);
+        // The DevLake deployment, and the pipeline that became one.
+        assert_eq!(
+            sources,
+            ["allstacks", "devlake", "devlake", "events", "native"]
+        );
         assert!(deployments.iter().all(|d| d["service_id"] == checkout));
         assert_eq!(incidents.len(), 1);
         assert!(incidents[0]["resolved_at"].is_string(), "{incidents:?}");

@@ -2,11 +2,12 @@
 //! the delivery log (every request received, accepted or refused, and why).
 
 use super::format::{self, moment};
-use super::hooks::{Hook, base_url, hooks};
+use super::hooks::base_url;
 use super::scorecard::find_service;
 use super::session::{Me, Posted};
 use super::{Nav, PageError, encode, render};
 use crate::state::AppState;
+use crate::webhook_urls::{WebhookUrl, webhook_urls};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -92,7 +93,7 @@ pub async fn create_service(
 struct SetupPage {
     nav: Option<Nav>,
     service: Service,
-    hooks: Vec<Hook>,
+    hooks: Vec<WebhookUrl>,
     created: bool,
     base: String,
 }
@@ -113,7 +114,7 @@ pub async fn service_setup(
     let service = find_service(&state, &me, &name).await?;
     let base = base_url(state.pages.public_url.as_deref(), &headers);
     render(&SetupPage {
-        hooks: hooks(&me.org, &service, &base),
+        hooks: webhook_urls(&me.org, &service, &base),
         nav: Some(me.nav("services")),
         service,
         created: c.created.is_some(),
