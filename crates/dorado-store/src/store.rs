@@ -278,6 +278,6 @@ impl Store {
         &self,
         org: OrgId,
     ) -> Result<(dorado_core::engine::Facts, i64), StoreError> {
-        crate::facts::load(self.pool(), org).await
+        crate::facts::load(self.pool(), self.inner.backend, org).await
     }
 }
