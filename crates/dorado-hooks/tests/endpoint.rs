@@ -29,6 +29,14 @@ fn canonical_forms_round_trip() {
             "devlake/issues/DLK-1234/close",
             "devlake",
         ),
+        (Endpoint::DevlakeTask, "devlake/cicd_tasks", "devlake"),
+        (
+            Endpoint::DevlakeFinish {
+                pipeline: "2024-05-01abc".into(),
+            },
+            "devlake/cicd_pipeline/2024-05-01abc/finish",
+            "devlake",
+        ),
         (Endpoint::AllstacksJob, "allstacks/cicd_job", "allstacks"),
     ];
     for (e, text, dialect) in all {
@@ -42,7 +50,7 @@ fn canonical_forms_round_trip() {
     assert_eq!(odd.to_string(), "devlake/issues/board%2FKEY%201%25/close");
     assert_eq!(odd.to_string().parse::<Endpoint>(), Ok(odd));
     assert!(
-        "devlake/cicd_tasks"
+        "devlake/cicd_nope"
             .parse::<Endpoint>()
             .unwrap_err()
             .to_string()

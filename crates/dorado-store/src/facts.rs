@@ -43,13 +43,9 @@ pub(crate) async fn load(
     let version: i64 = row.try_get("data_version")?;
     let link_window_seconds: Option<i64> = row.try_get("incident_link_window_seconds")?;
     let reader = Reader { backend, org };
-    let t = std::time::Instant::now();
     let deployments = reader.deployments(&mut tx).await?;
-    eprintln!("TIMING deployments {:?}", t.elapsed());
     let changes = reader.changes(&mut tx).await?;
-    eprintln!("TIMING changes {:?}", t.elapsed());
     let incidents = reader.incidents(&mut tx).await?;
-    eprintln!("TIMING incidents {:?}", t.elapsed());
     tx.commit().await?;
     let facts = Facts {
         deployments,
@@ -190,7 +186,7 @@ impl Reader {
             "+org_id = ?",
             |f| {
                 let shipped = opt_text(f[6])
-                    .map(serde_json::from_str::<Vec<ShippedCommit>>)
+                    .map(|text| serde_json::from_str::<Vec<ShippedCommit>>(text))
                     .transpose()
                     .map_err(|e| corrupt(format!("deployments.shipped: {e}")))?
                     .map(|list| {

@@ -517,20 +517,12 @@ async fn write_changes(
             }
         }
     }
-    // Rows are written in the order of the unique index, so that a chunk's
-    // inserts walk its pages once instead of landing all over them (a
-    // commit's sha is random); the ids reserved in the order the chunk
-    // first names each commit keep the writer's numbering.
-    let ids = reserve_ids(conn, shared.backend, "changes", rows.len()).await?;
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    if std::env::var_os("SORTCH").is_some() {
-        order.sort_unstable_by_key(|&i| (rows[i].repo_key, rows[i].sha));
-    }
+    // In the order the chunk first names each commit, as the writer would
+    // number them (and a file lists a repository's commits in time order,
+    // so the time index grows at one end).
     let mut values = Vec::with_capacity(rows.len() * CHANGE.per_row);
-    for i in order {
-        let r = &rows[i];
+    for r in &rows {
         values.extend([
-            Val::Int(ids.get(i).copied()),
             Val::Int(Some(shared.org)),
             Val::Text(Some(r.repo)),
             Val::Text(Some(r.repo_key)),
@@ -549,8 +541,10 @@ async fn write_changes(
     }
     CHANGE.write(conn, shared, &values).await?;
 
-    // By sha, for the same reason; a stable sort keeps the parents of one
-    // commit in the order given, which their ids record.
+    // By sha: both indexes of parents lead with it (after the repository),
+    // and a sha is random, so in line order each insert would land on
+    // another page; sorted, a chunk walks them once. A stable sort keeps
+    // the parents of one commit in the order given, which their ids record.
     parents.sort_by_key(|p| (p.1, p.0));
     let mut values = Vec::with_capacity(parents.len() * CHANGE_PARENT.per_row);
     for (repo_key, sha, parent, ord) in parents {
@@ -568,10 +562,10 @@ async fn write_changes(
 
 /// The writer's upsert of a commit, many rows at a time.
 const CHANGE: Table = Table {
-    head: "INSERT INTO changes (id, org_id, repo, repo_key, sha, committed_at, authored_at,
+    head: "INSERT INTO changes (org_id, repo, repo_key, sha, committed_at, authored_at,
                occurred_at, author, message, delivery_id, created_at, updated_at) VALUES ",
-    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    per_row: 13,
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    per_row: 12,
     tail: " ON CONFLICT (org_id, repo_key, sha) DO UPDATE SET
                repo = excluded.repo,
                committed_at = COALESCE(excluded.committed_at, changes.committed_at),
@@ -944,8 +938,6 @@ impl Table {
         values: &[Val<'_>],
     ) -> Result<(), StoreError> {
         let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
-        let t = std::time::Instant::now();
-        let n = values.len() / self.per_row;
         for part in values.chunks(rows_per * self.per_row) {
             let rows = part.len() / self.per_row;
             let mut sql = String::with_capacity(
@@ -961,7 +953,6 @@ impl Table {
             sql.push_str(self.tail);
             execute(conn, shared.backend, &sql, part).await?;
         }
-        eprintln!("TIMING {} {} rows {:?}", &self.head[12..30], n, t.elapsed());
         Ok(())
     }
 }

@@ -20,11 +20,12 @@ use tokio::sync::mpsc;
 /// Refused lines shown in the summary; the count covers them all.
 const SHOWN: usize = 20;
 /// Chunks read ahead of the store.
-const AHEAD: usize = 10;
+const AHEAD: usize = 5;
 /// Lines committed in one transaction at most, when chunks queue up: each
 /// commit writes every index page its rows touched, and commit shas touch
-/// pages all over their indexes, so fewer, larger commits write less.
-const PER_COMMIT: usize = 100_000;
+/// pages all over their indexes, so fewer, larger commits write less; a
+/// server sharing the database waits for the write lock meanwhile.
+const PER_COMMIT: usize = 50_000;
 
 /// One chunk as the reader hands it over.
 struct Batch {
@@ -67,9 +68,7 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     let progress = progress_bar(size, !json && std::io::stderr().is_terminal())?;
 
     let started = Instant::now();
-        let ahead: usize = std::env::var("AHEAD").ok().and_then(|v| v.parse().ok()).unwrap_or(AHEAD);
-    let per_commit: usize = std::env::var("PER_COMMIT").ok().and_then(|v| v.parse().ok()).unwrap_or(PER_COMMIT);
-    let (sender, mut batches) = mpsc::channel(ahead);
+    let (sender, mut batches) = mpsc::channel(AHEAD);
     let chunk = args.chunk as usize;
     let reader = std::thread::spawn(move || read(input, &services, org.id, chunk, &sender));
     let mut summary = Summary::default();
@@ -78,7 +77,7 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     while let Some(first) = batches.recv().await {
         let mut group = vec![first];
         let mut lines = group[0].chunk.lines.len();
-                while lines < per_commit
+        while lines < PER_COMMIT
             && let Ok(next) = batches.try_recv()
         {
             lines += next.chunk.lines.len();
