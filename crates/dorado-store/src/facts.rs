@@ -186,7 +186,7 @@ impl Reader {
             "+org_id = ?",
             |f| {
                 let shipped = opt_text(f[6])
-                    .map(|text| serde_json::from_str::<Vec<ShippedCommit>>(text))
+                    .map(serde_json::from_str::<Vec<ShippedCommit>>)
                     .transpose()
                     .map_err(|e| corrupt(format!("deployments.shipped: {e}")))?
                     .map(|list| {
