@@ -58,6 +58,7 @@ pub struct Application {
     listener: TcpListener,
     router: axum::Router,
     store: Store,
+    figures: Arc<figures::Figures>,
 }
 
 impl Application {
@@ -66,16 +67,18 @@ impl Application {
         let listener = TcpListener::bind(&config.listen).await?;
         telemetry::handle();
         let pages = Arc::new(pages::Pages::new(&config));
+        let figures: Arc<figures::Figures> = Arc::default();
         let state = AppState {
             pages,
             store: store.clone(),
             config: Arc::new(config),
-            figures: Arc::default(),
+            figures: figures.clone(),
         };
         Ok(Self {
             listener,
             router: router::router(state),
             store,
+            figures,
         })
     }
 
@@ -89,6 +92,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        // Requests are served meanwhile; the first ones may wait for it.
+        let (figures, store) = (self.figures.clone(), self.store.clone());
+        tokio::spawn(async move { figures.warm_up(&store).await });
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;

@@ -32,6 +32,29 @@ pub(crate) async fn load(
     backend: Backend,
     org: OrgId,
 ) -> Result<(Facts, i64), StoreError> {
+    load_part(pool, backend, org, FactScope::Whole).await
+}
+
+/// Which of the organization's rows a load reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactScope {
+    /// Everything.
+    Whole,
+    /// One service's deployments and incidents; with the commit graphs of
+    /// the repositories it deployed ([`load_changes_of`]), all that its
+    /// figures depend on.
+    Service(ServiceId),
+    /// The incidents without a service.
+    OrgIncidents,
+}
+
+/// The facts of `part`, and the data version read in the same snapshot.
+pub(crate) async fn load_part(
+    pool: &AnyPool,
+    backend: Backend,
+    org: OrgId,
+    part: FactScope,
+) -> Result<(Facts, i64), StoreError> {
     let mut tx = pool.begin().await?;
     let row = sqlx::query(
         "SELECT data_version, incident_link_window_seconds FROM organizations WHERE id = $1",
@@ -43,9 +66,15 @@ pub(crate) async fn load(
     let version: i64 = row.try_get("data_version")?;
     let link_window_seconds: Option<i64> = row.try_get("incident_link_window_seconds")?;
     let reader = Reader { backend, org };
-    let deployments = reader.deployments(&mut tx).await?;
-    let changes = reader.changes(&mut tx).await?;
-    let incidents = reader.incidents(&mut tx).await?;
+    let deployments = match part {
+        FactScope::OrgIncidents => Vec::new(),
+        _ => reader.deployments(&mut tx, part).await?,
+    };
+    let changes = match part {
+        FactScope::Whole => reader.changes(&mut tx, None).await?,
+        FactScope::Service(_) | FactScope::OrgIncidents => Vec::new(),
+    };
+    let incidents = reader.incidents(&mut tx, part).await?;
     tx.commit().await?;
     let facts = Facts {
         deployments,
@@ -54,6 +83,19 @@ pub(crate) async fn load(
         link_window_seconds,
     };
     Ok((facts, version))
+}
+
+/// The commit graph of one repository of the organization.
+pub(crate) async fn load_changes_of(
+    pool: &AnyPool,
+    backend: Backend,
+    org: OrgId,
+    repo: &RepoKey,
+) -> Result<Vec<ChangeFact>, StoreError> {
+    let mut conn = pool.acquire().await?;
+    Reader { backend, org }
+        .changes(&mut conn, Some(repo.as_str()))
+        .await
 }
 
 struct Reader {
@@ -72,7 +114,9 @@ enum Col {
 
 impl Reader {
     /// Calls `each` with the fields of every row of `FROM {from} WHERE
-    /// {filter}` (the organization is `?`), in `key` order.
+    /// {filter}` (`{org}` is the organization, `{with}` the text `with`),
+    /// in `key` order.
+    #[allow(clippy::too_many_arguments)]
     async fn pages(
         &self,
         conn: &mut AnyConnection,
@@ -80,12 +124,24 @@ impl Reader {
         cols: &[Col],
         from: &str,
         filter: &str,
+        with: Option<&str>,
         mut each: impl FnMut(&[&str]) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        let (sep, agg, param) = match self.backend {
-            Backend::Sqlite => ("char(31)", "group_concat(r, char(30))", ["?", "?", "?"]),
-            Backend::Postgres => ("chr(31)", "string_agg(r, chr(30))", ["$1", "$2", "$3"]),
+        // SQLite numbers `$name` parameters by first appearance, so it is
+        // given its own numbered form.
+        let (sep, agg, p) = match self.backend {
+            Backend::Sqlite => (
+                "char(31)",
+                "group_concat(r, char(30))",
+                ["?1", "?2", "?3", "?4"],
+            ),
+            Backend::Postgres => (
+                "chr(31)",
+                "string_agg(r, chr(30))",
+                ["$1", "$2", "$3", "$4"],
+            ),
         };
+        let filter = filter.replace("{org}", p[0]).replace("{with}", p[3]);
         let fields: Vec<String> = cols
             .iter()
             .map(|c| match c {
@@ -95,26 +151,25 @@ impl Reader {
                 Col::OptText(x) => format!("COALESCE('=' || {x}, '')"),
             })
             .collect();
-        // `+` keeps SQLite from reading the organization's index and then
-        // sorting by key: the table's own order is the page order.
-        let filter = filter.replace('?', param[0]);
         let sql = format!(
             "SELECT CAST(count(*) AS BIGINT), max(k), {agg} FROM (
                  SELECT {key} AS k, {row} AS r FROM {from}
                  WHERE {filter} AND {key} > {after} ORDER BY {key} LIMIT {limit}) page",
             row = fields.join(&format!(" || {sep} || ")),
-            after = param[1],
-            limit = param[2],
+            after = p[1],
+            limit = p[2],
         );
         let mut after = 0i64;
         loop {
             // Only placeholders carry values: the text holds no input.
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
                 .bind(self.org.0)
                 .bind(after)
-                .bind(PAGE)
-                .fetch_one(&mut *conn)
-                .await?;
+                .bind(PAGE);
+            if let Some(text) = with {
+                query = query.bind(text);
+            }
+            let row = query.fetch_one(&mut *conn).await?;
             let n: i64 = row.try_get(0)?;
             if n == 0 {
                 return Ok(());
@@ -139,7 +194,18 @@ impl Reader {
     async fn deployments(
         &self,
         conn: &mut AnyConnection,
+        part: FactScope,
     ) -> Result<Vec<DeploymentFact>, StoreError> {
+        // `+` keeps SQLite from reading the organization's index and then
+        // sorting by key: the table's own order is the page order. One
+        // service's rows are few: its index finds them.
+        let (joined, own) = match part {
+            FactScope::Service(s) => (
+                format!("d.service_id = {} AND d.org_id = {{org}}", s.0),
+                format!("service_id = {} AND org_id = {{org}}", s.0),
+            ),
+            _ => ("+d.org_id = {org}".to_owned(), "+org_id = {org}".to_owned()),
+        };
         let mut commits: Vec<(i64, i64, RepoKey, Sha)> = Vec::new();
         let mut repos = Interned::default();
         self.pages(
@@ -152,7 +218,8 @@ impl Reader {
                 Col::Text("c.sha"),
             ],
             "deployment_commits c JOIN deployments d ON d.id = c.deployment_id",
-            "+d.org_id = ?",
+            &joined,
+            None,
             |f| {
                 commits.push((
                     int(f[0])?,
@@ -183,7 +250,8 @@ impl Reader {
                 Col::OptInt("lead_time_seconds"),
             ],
             "deployments",
-            "+org_id = ?",
+            &own,
+            None,
             |f| {
                 let shipped = opt_text(f[6])
                     .map(serde_json::from_str::<Vec<ShippedCommit>>)
@@ -224,7 +292,16 @@ impl Reader {
         Ok(deployments)
     }
 
-    async fn changes(&self, conn: &mut AnyConnection) -> Result<Vec<ChangeFact>, StoreError> {
+    /// The organization's changes, or one repository's.
+    async fn changes(
+        &self,
+        conn: &mut AnyConnection,
+        repo: Option<&str>,
+    ) -> Result<Vec<ChangeFact>, StoreError> {
+        let filter = match repo {
+            Some(_) => "org_id = {org} AND repo_key = {with}",
+            None => "+org_id = {org}",
+        };
         let mut repos = Interned::default();
         // (repository, sha) of each change, to find it by its parents' rows.
         let mut keys: Vec<u32> = Vec::new();
@@ -239,7 +316,8 @@ impl Reader {
                 Col::OptInt("authored_at"),
             ],
             "changes",
-            "+org_id = ?",
+            filter,
+            repo,
             |f| {
                 let (repo, repo_key) = repos.both(f[0]);
                 keys.push(repo);
@@ -271,7 +349,8 @@ impl Reader {
                     Col::Text("parent_sha"),
                 ],
                 "change_parents",
-                "+org_id = ?",
+                filter,
+                repo,
                 |f| {
                     // A parent row is written with its change; one without
                     // (none is ever) would have no commit to belong to.
@@ -291,7 +370,17 @@ impl Reader {
         Ok(changes)
     }
 
-    async fn incidents(&self, conn: &mut AnyConnection) -> Result<Vec<IncidentFact>, StoreError> {
+    async fn incidents(
+        &self,
+        conn: &mut AnyConnection,
+        part: FactScope,
+    ) -> Result<Vec<IncidentFact>, StoreError> {
+        let filter = match part {
+            FactScope::Whole => "+org_id = {org}".to_owned(),
+            // `+`: the service's index, not the organization's.
+            FactScope::Service(s) => format!("service_id = {} AND +org_id = {{org}}", s.0),
+            FactScope::OrgIncidents => "service_id IS NULL AND org_id = {org}".to_owned(),
+        };
         let mut incidents = Vec::new();
         self.pages(
             conn,
@@ -308,7 +397,8 @@ impl Reader {
                 Col::Int("is_incident"),
             ],
             "incidents",
-            "+org_id = ?",
+            &filter,
+            None,
             |f| {
                 let cause = match (opt_text(f[5]), opt_text(f[6])) {
                     (Some("deployment"), Some(v)) => {

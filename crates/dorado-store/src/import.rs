@@ -18,7 +18,7 @@
 //! `dorado reindex` rebuilds the same rows through the writer's rules.
 
 use crate::db::sha256_hex;
-use crate::orgs::bump_data_version;
+use crate::versions::{self, Touched};
 use crate::{Backend, NewDelivery, StoreError, deliveries};
 use dorado_core::{
     ChangeBatch, Command, DeliveryId, DeploymentWrite, ExternalId, IncidentCause, IncidentResolve,
@@ -138,12 +138,18 @@ impl Importer {
             .iter()
             .map(|r| r.try_get(0).map(ServiceId))
             .collect::<Result<_, _>>()?;
+        // What the lines name, refused ones too: touching more than was
+        // written costs a reader a reload, never a stale figure.
+        let mut touched = Touched::default();
+        for line in chunks.iter().flat_map(|c| &c.lines) {
+            touched.record_command(&line.command);
+        }
         let mut done = Vec::with_capacity(chunks.len());
         for chunk in chunks {
             done.push(import_chunk(&mut tx, backend, org, &services, chunk).await?);
         }
         if done.iter().any(|c| c.imported > 0) {
-            bump_data_version(&mut tx, org).await?;
+            versions::bump(&mut tx, org, &touched).await?;
         }
         tx.commit().await?;
         Ok(done)

@@ -24,12 +24,15 @@ mod reindex;
 mod store;
 mod tokens;
 mod users;
+mod versions;
 mod writer;
 
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::StoreError;
+pub use facts::FactScope;
 pub use import::{ChunkImported, ImportChunk, ImportLine, Importer};
 pub use model::*;
 pub use store::Store;
+pub use versions::Touched;

@@ -85,19 +85,23 @@ pub(crate) async fn set_incident_link_window(
         )
         .into());
     }
+    // The window changes every time link: all figures are stale at once.
+    let mut tx = pool.begin().await?;
     let row = sqlx::query(
         "UPDATE organizations SET incident_link_window_seconds = $1, data_version = data_version + 1
          WHERE id = $2
-         RETURNING id, name, incident_link_window_seconds, created_at",
+         RETURNING id, name, incident_link_window_seconds, created_at, data_version",
     )
     .bind(seconds)
     .bind(org.0)
-    .fetch_optional(pool)
-    .await?;
-    match row {
-        Some(row) => org_from(&row),
-        None => Err(StoreError::NotFound(format!("organization {org}"))),
-    }
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
+    let version: i64 = row.try_get("data_version")?;
+    crate::versions::stamp(&mut tx, org, version, &crate::Touched::everything()).await?;
+    let updated = org_from(&row)?;
+    tx.commit().await?;
+    Ok(updated)
 }
 
 pub(crate) async fn org_exists(pool: &AnyPool, org: OrgId) -> Result<bool, StoreError> {
@@ -185,18 +189,6 @@ pub(crate) async fn service_in_org(
         .fetch_optional(&mut *conn)
         .await?;
     Ok(row.is_some())
-}
-
-/// Marks the organization's figures stale; runs inside the write's transaction.
-pub(crate) async fn bump_data_version(
-    conn: &mut AnyConnection,
-    org: OrgId,
-) -> Result<(), StoreError> {
-    sqlx::query("UPDATE organizations SET data_version = data_version + 1 WHERE id = $1")
-        .bind(org.0)
-        .execute(conn)
-        .await?;
-    Ok(())
 }
 
 pub(crate) async fn data_version(pool: &AnyPool, org: OrgId) -> Result<i64, StoreError> {

@@ -74,7 +74,7 @@ where
             }
         }
     }
-    crate::orgs::bump_data_version(&mut tx, org).await?;
+    crate::versions::bump(&mut tx, org, &crate::Touched::everything()).await?;
     tx.commit().await?;
     Ok(report)
 }

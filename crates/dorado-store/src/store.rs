@@ -280,4 +280,32 @@ impl Store {
     ) -> Result<(dorado_core::engine::Facts, i64), StoreError> {
         crate::facts::load(self.pool(), self.inner.backend, org).await
     }
+
+    /// The facts of one part of the organization (see [`FactScope`]), and
+    /// the data version read with them.
+    pub async fn load_facts_of(
+        &self,
+        org: OrgId,
+        scope: crate::FactScope,
+    ) -> Result<(dorado_core::engine::Facts, i64), StoreError> {
+        crate::facts::load_part(self.pool(), self.inner.backend, org, scope).await
+    }
+
+    /// The commit graph of one repository of the organization.
+    pub async fn load_changes_of(
+        &self,
+        org: OrgId,
+        repo: &dorado_core::RepoKey,
+    ) -> Result<Vec<dorado_core::engine::ChangeFact>, StoreError> {
+        crate::facts::load_changes_of(self.pool(), self.inner.backend, org, repo).await
+    }
+
+    /// What the writes committed after data version `since` touched.
+    pub async fn touched_since(
+        &self,
+        org: OrgId,
+        since: i64,
+    ) -> Result<crate::Touched, StoreError> {
+        crate::versions::touched_since(self.pool(), org, since).await
+    }
 }

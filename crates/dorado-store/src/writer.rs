@@ -6,7 +6,8 @@
 
 use crate::apply::{ApplyCtx, ServiceCache, apply_all};
 use crate::db::{begin_write, sha256_hex};
-use crate::{Backend, Ingested, NewDelivery, StoreError, deliveries, orgs};
+use crate::versions::{self, Touched};
+use crate::{Backend, Ingested, NewDelivery, StoreError, deliveries};
 use dorado_core::Command;
 use sqlx::{Acquire, AnyConnection, AnyPool};
 use std::sync::{Arc, Mutex as SyncMutex};
@@ -233,7 +234,11 @@ async fn ingest(
     let mut ctx = ApplyCtx::new(delivery.org_id, id, delivery.received_at, services);
     let outcome = apply_all(conn, &mut ctx, commands).await?;
     deliveries::set_outcome(conn, id, &outcome).await?;
-    orgs::bump_data_version(conn, delivery.org_id).await?;
+    let mut touched = Touched::default();
+    for (command, written) in commands.iter().zip(&outcome.written) {
+        touched.record(command, written);
+    }
+    versions::bump(conn, delivery.org_id, &touched).await?;
     Ok(Ingested {
         delivery_id: id,
         replayed: false,

@@ -229,3 +229,122 @@ async fn prometheus_shows_the_callers_figures_of_the_last_30_days_and_request_me
         assert!(!text.contains("dorado_lead_time_median_seconds{"), "{text}");
     }
 }
+
+/// The figures every question of `answers` compares.
+const QUESTIONS: [&str; 5] = [
+    "/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-03-15",
+    "/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-03-15&service=checkout",
+    "/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-03-15&service=cart",
+    "/api/v1/orgs/acme/dora/series?from=2024-03-01&to=2024-03-15&bucket=week",
+    "/api/v1/orgs/acme/deployments?limit=100",
+];
+
+async fn answers(s: &Server, t: &str) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for q in QUESTIONS {
+        let (status, v) = s.get(q, t).await;
+        assert_eq!(status, 200, "{q}: {v}");
+        out.push(v);
+    }
+    out
+}
+
+/// Regression for the incremental figures: an instance that derived the
+/// figures before a write reloads only what the write touched (on its own
+/// writes and on another instance's), and must answer exactly as an
+/// instance that loads everything afresh, whatever the write touched: a
+/// service, a repository deployed by two services, incidents without a
+/// service, the link window.
+#[tokio::test]
+async fn figures_after_each_write_equal_a_fresh_load_on_every_instance() {
+    for db in databases() {
+        let url = db.url.clone();
+        let a = Server::start(db);
+        let t = a.acme();
+        let b = Server::start_on(&url, &[]);
+        scenario(&a, &t).await;
+        let writes: Vec<(&str, serde_json::Value)> = vec![
+            // cart deploys the same repository: the commits ship for it too.
+            (
+                "events",
+                json!({"type": "deploy", "service": "cart", "id": "K1", "time": "2024-03-05T00:00:00Z",
+                              "repo": "github.com/acme/shop", "commit_sha": C2}),
+            ),
+            // A later commit arrives after the deployment that names it.
+            (
+                "events",
+                json!({"type": "deploy", "service": "checkout", "id": "D6", "time": "2024-03-09T00:00:00Z",
+                              "repo": "github.com/acme/shop", "commit_sha": "c400000000000000000000000000000000000004"}),
+            ),
+            (
+                "changes",
+                json!({"repo": "github.com/acme/shop", "commits": [
+                {"sha": "c400000000000000000000000000000000000004", "parents": [C3], "committed_at": "2024-03-08T00:00:00Z"}]}),
+            ),
+            (
+                "events",
+                json!({"type": "incident_started", "id": "ORG-1", "time": "2024-03-10T00:00:00Z"}),
+            ),
+            (
+                "events",
+                json!({"type": "incident_started", "service": "cart", "id": "INC-9", "time": "2024-03-06T00:00:00Z"}),
+            ),
+            (
+                "events",
+                json!({"type": "incident_resolved", "id": "INC-9", "time": "2024-03-06T05:00:00Z"}),
+            ),
+            (
+                "events",
+                json!({"type": "incident_resolved", "id": "ORG-1", "time": "2024-03-10T01:00:00Z"}),
+            ),
+        ];
+        let mut last = Vec::new();
+        for (i, (route, body)) in writes.iter().enumerate() {
+            // Both instances hold derived figures before each write.
+            let before_a = answers(&a, &t).await;
+            assert_eq!(answers(&b, &t).await, before_a, "write {i}");
+            let (status, v) = a
+                .post(&format!("/api/v1/orgs/acme/{route}"), &t, &body.to_string())
+                .await;
+            assert!(status == 200 || status == 201, "write {i}: {status} {v}");
+            let fresh = Server::start_on(&url, &[]);
+            let want = answers(&fresh, &t).await;
+            assert_ne!(want, before_a, "write {i} changes some answer");
+            assert_eq!(answers(&a, &t).await, want, "the writer after write {i}");
+            assert_eq!(
+                answers(&b, &t).await,
+                want,
+                "the other instance after write {i}"
+            );
+            last = want;
+        }
+        // What the writes gave, by hand: cart's K1 ships c1 and c2 (its
+        // first deployment of the repository) and is linked to INC-9.
+        assert_eq!(last[2]["deployment_frequency"]["deployments"], 1);
+        assert_eq!(last[2]["lead_time_for_changes"]["changes"], 2);
+        assert_eq!(last[2]["change_failure_rate"]["failed_deployments"], 1);
+        assert_eq!(last[2]["time_to_restore_service"]["median_seconds"], 18000);
+        // D6 ships c4, committed a day before: checkout has 4 lead times.
+        assert_eq!(last[1]["lead_time_for_changes"]["changes"], 4);
+        // ORG-1 counts at organization scope only.
+        assert_eq!(last[0]["time_to_restore_service"]["incidents"], 3);
+        assert_eq!(last[1]["time_to_restore_service"]["incidents"], 1);
+
+        link_window_reaches_every_instance(&a, &b, &url, &t, &last).await;
+    }
+}
+
+async fn link_window_reaches_every_instance(
+    a: &Server,
+    b: &Server,
+    url: &str,
+    t: &str,
+    before: &[serde_json::Value],
+) {
+    a.cli
+        .json(&["org", "update", "acme", "--incident-link-window", "1h"]);
+    let want = answers(&Server::start_on(url, &[]), t).await;
+    assert_ne!(want, before);
+    assert_eq!(answers(a, t).await, want);
+    assert_eq!(answers(b, t).await, want);
+}

@@ -6,6 +6,7 @@ use crate::entity::DeployResult;
 use crate::id::{DeploymentId, IncidentId, ServiceId};
 use crate::instant::Timestamp;
 use crate::name::{Environment, ExternalId, IncidentKey, RepoKey, Sha};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Everything of one organization the figures depend on (or one service's
 /// deployments and incidents, with all of the organization's changes: every
@@ -66,6 +67,73 @@ pub struct IncidentFact {
     pub fixed_by: Option<ExternalId>,
     /// False for stored issues that are not incidents: the figures ignore them.
     pub is_incident: bool,
+}
+
+impl Facts {
+    /// Splits the organization's facts into independent parts: one per
+    /// service (its deployments and incidents, and the changes of every
+    /// repository it deployed) and one of the incidents without a service
+    /// (key `None`). Every rule of semantics.md is scoped to a service, so
+    /// each part derives on its own to exactly what it would within the
+    /// whole, and one write re-derives only the parts it touched.
+    /// A repository deployed by several services is copied into each.
+    pub fn split_by_service(self) -> Vec<(Option<ServiceId>, Facts)> {
+        let window = self.link_window_seconds;
+        let empty = || Facts {
+            link_window_seconds: window,
+            ..Facts::default()
+        };
+        let mut parts: BTreeMap<Option<ServiceId>, Facts> = BTreeMap::new();
+        for d in self.deployments {
+            parts
+                .entry(Some(d.service_id))
+                .or_insert_with(empty)
+                .deployments
+                .push(d);
+        }
+        for i in self.incidents {
+            parts
+                .entry(i.service_id)
+                .or_insert_with(empty)
+                .incidents
+                .push(i);
+        }
+        let mut deployers: HashMap<RepoKey, Vec<Option<ServiceId>>> = HashMap::new();
+        for (key, part) in &parts {
+            for repo in part.deployed_repos() {
+                deployers.entry(repo).or_default().push(*key);
+            }
+        }
+        for change in self.changes {
+            // A repository nobody deployed ships nothing: no part needs it.
+            let Some((first, rest)) = deployers
+                .get(&change.repo_key)
+                .and_then(|k| k.split_first())
+            else {
+                continue;
+            };
+            for key in rest {
+                if let Some(part) = parts.get_mut(key) {
+                    part.changes.push(change.clone());
+                }
+            }
+            if let Some(part) = parts.get_mut(first) {
+                part.changes.push(change);
+            }
+        }
+        parts.into_iter().collect()
+    }
+
+    /// Every repository a deployment names, in its commits or its
+    /// explicit list: the commit graphs its figures can depend on.
+    pub fn deployed_repos(&self) -> BTreeSet<RepoKey> {
+        let mut repos = BTreeSet::new();
+        for d in &self.deployments {
+            repos.extend(d.commits.iter().map(|c| c.0.clone()));
+            repos.extend(d.shipped.iter().flatten().map(|s| s.0.clone()));
+        }
+        repos
+    }
 }
 
 impl DeploymentFact {

@@ -49,7 +49,8 @@ pub use level::{Benchmark, Level};
 pub use link::LinkKind;
 pub use report::{
     Bucket, ChangeFailureRate, DeploymentFrequency, DoraReport, LeadTime, Metrics, Query,
-    RecoveryTime, ReworkRate, SeriesBucket, TimeToRestore, report, series,
+    RecoveryTime, ReworkRate, SeriesBucket, TimeToRestore, report, report_parts, series,
+    series_parts,
 };
 pub use view::{DeploymentView, IncidentView, LinkedDeployment, LinkedIncident, ShippedView};
 

@@ -152,7 +152,15 @@ impl Bucket {
 
 /// The figures of `q`'s window.
 pub fn report(facts: &Facts, derived: &Derived, q: &Query) -> DoraReport {
-    check(facts, derived, q);
+    report_parts(&[(facts, derived)], q)
+}
+
+/// The figures of `q`'s window over an organization derived in parts
+/// ([`Facts::split_by_service`]): each part's window is read, the values
+/// gathered, and the figures computed once over all of them, so the answer
+/// is the one the whole would give. A service's report needs only its part.
+pub fn report_parts(parts: &[(&Facts, &Derived)], q: &Query) -> DoraReport {
+    let derived = check(parts, q);
     DoraReport {
         org_id: q.org_id,
         service: q.service.clone(),
@@ -161,7 +169,7 @@ pub fn report(facts: &Facts, derived: &Derived, q: &Query) -> DoraReport {
         from: q.from,
         to: q.to,
         metrics: metrics(
-            derived,
+            &derived,
             q.scope,
             q.from.millis(),
             q.to.millis(),
@@ -174,7 +182,12 @@ pub fn report(facts: &Facts, derived: &Derived, q: &Query) -> DoraReport {
 /// bucket clipped to the window so the buckets partition it exactly (the
 /// first and last may be partial; their `per_day` uses their own length).
 pub fn series(facts: &Facts, derived: &Derived, q: &Query, bucket: Bucket) -> Vec<SeriesBucket> {
-    check(facts, derived, q);
+    series_parts(&[(facts, derived)], q, bucket)
+}
+
+/// [`series`] over an organization derived in parts, as [`report_parts`].
+pub fn series_parts(parts: &[(&Facts, &Derived)], q: &Query, bucket: Bucket) -> Vec<SeriesBucket> {
+    let derived = check(parts, q);
     let period = match bucket {
         Bucket::Week => Period::Week,
         Bucket::Month => Period::Month,
@@ -185,45 +198,56 @@ pub fn series(facts: &Facts, derived: &Derived, q: &Query, bucket: Bucket) -> Ve
             Some(SeriesBucket {
                 from: Timestamp::from_millis(from)?,
                 to: Timestamp::from_millis(to)?,
-                metrics: metrics(derived, q.scope, from, to, q.benchmark),
+                metrics: metrics(&derived, q.scope, from, to, q.benchmark),
             })
         })
         .collect()
 }
 
-fn check(facts: &Facts, derived: &Derived, q: &Query) {
-    debug_assert_eq!(
-        &q.environment,
-        derived.environment(),
-        "derive for the queried environment"
-    );
-    debug_assert!(
-        derived.derived_from(facts),
-        "read Derived with the Facts it came from"
-    );
+fn check<'a>(parts: &[(&Facts, &'a Derived)], q: &Query) -> Vec<&'a Derived> {
+    for (facts, derived) in parts {
+        debug_assert_eq!(
+            &q.environment,
+            derived.environment(),
+            "derive for the queried environment"
+        );
+        debug_assert!(
+            derived.derived_from(facts),
+            "read Derived with the Facts it came from"
+        );
+    }
+    parts.iter().map(|p| p.1).collect()
 }
 
-fn metrics(d: &Derived, scope: Scope, from: i64, to: i64, benchmark: Benchmark) -> Metrics {
-    let positions: &[u32] = match scope {
-        Scope::Organization => &d.all_rows,
-        Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
-    };
-    let window = between(positions, from, to, |p| d.rows[p as usize].at);
+fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benchmark) -> Metrics {
     let (mut deployments, mut failed, mut rework) = (0u64, 0u64, 0u64);
     let mut days: Vec<i64> = Vec::new();
-    for &p in window {
-        let row = d.rows[p as usize];
-        deployments += 1;
-        failed += u64::from(row.failed);
-        rework += u64::from(row.rework);
-        let day = row.at.div_euclid(Timestamp::MS_PER_DAY);
-        // Rows are in time order, so equal days are adjacent.
-        if days.last() != Some(&day) {
-            days.push(day);
+    let mut leads = Vec::new();
+    let mut recoveries = Vec::new();
+    for d in parts {
+        let positions: &[u32] = match scope {
+            Scope::Organization => &d.all_rows,
+            Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
+        };
+        let window = between(positions, from, to, |p| d.rows[p as usize].at);
+        for &p in window {
+            let row = d.rows[p as usize];
+            deployments += 1;
+            failed += u64::from(row.failed);
+            rework += u64::from(row.rework);
+            let day = row.at.div_euclid(Timestamp::MS_PER_DAY);
+            // Rows are in time order, so a part's equal days are adjacent.
+            if days.last() != Some(&day) {
+                days.push(day);
+            }
         }
+        gather(&d.lead, window, &mut leads);
+        gather(&d.recovery, window, &mut recoveries);
     }
-    let mut leads = gather(&d.lead, window);
-    let mut recoveries = gather(&d.recovery, window);
+    if parts.len() > 1 {
+        days.sort_unstable();
+        days.dedup();
+    }
 
     let per_week = median_days(&days, from, to, Period::Week);
     let per_month = median_days(&days, from, to, Period::Month);
@@ -237,7 +261,7 @@ fn metrics(d: &Derived, scope: Scope, from: i64, to: i64, benchmark: Benchmark) 
     let length_days = (to - from) as f64 / Timestamp::MS_PER_DAY as f64;
     let [lead_median, lead_p75, lead_p90] = percentiles(&mut leads, [50, 75, 90]);
     let recovery_median = percentile(&mut recoveries, 50);
-    let restore = time_to_restore(d, scope, from, to);
+    let restore = time_to_restore(parts, scope, from, to);
     Metrics {
         deployment_frequency: DeploymentFrequency {
             deployments,
@@ -275,18 +299,20 @@ fn metrics(d: &Derived, scope: Scope, from: i64, to: i64, benchmark: Benchmark) 
     }
 }
 
-fn time_to_restore(d: &Derived, scope: Scope, from: i64, to: i64) -> TimeToRestore {
-    let positions: &[u32] = match scope {
-        Scope::Organization => &d.all_incidents,
-        Scope::Service(s) => d.service_incidents.get(&s).map_or(&[], Vec::as_slice),
-    };
+fn time_to_restore(parts: &[&Derived], scope: Scope, from: i64, to: i64) -> TimeToRestore {
     let mut values = Vec::new();
     let mut open = 0u64;
-    for &p in between(positions, from, to, |p| d.incidents[p as usize].at) {
-        match d.incidents[p as usize].restore {
-            Restore::Seconds(s) => values.push(s),
-            Restore::Open => open += 1,
-            Restore::Invalid => {}
+    for d in parts {
+        let positions: &[u32] = match scope {
+            Scope::Organization => &d.all_incidents,
+            Scope::Service(s) => d.service_incidents.get(&s).map_or(&[], Vec::as_slice),
+        };
+        for &p in between(positions, from, to, |p| d.incidents[p as usize].at) {
+            match d.incidents[p as usize].restore {
+                Restore::Seconds(s) => values.push(s),
+                Restore::Open => open += 1,
+                Restore::Invalid => {}
+            }
         }
     }
     let median = percentile(&mut values, 50);
@@ -298,18 +324,14 @@ fn time_to_restore(d: &Derived, scope: Scope, from: i64, to: i64) -> TimeToResto
     }
 }
 
-/// The values of every position in `window`. At organization scope the
-/// window is a run of consecutive positions: one slice, copied at once.
-fn gather(values: &Csr<i64>, window: &[u32]) -> Vec<i64> {
+/// Adds the values of every position in `window`. At organization scope
+/// the window is a run of consecutive positions: one slice, copied at once.
+fn gather(values: &Csr<i64>, window: &[u32], into: &mut Vec<i64>) {
     match (window.first(), window.last()) {
         (Some(&first), Some(&last)) if (last - first) as usize + 1 == window.len() => {
-            values.span(first as usize, last as usize).to_vec()
+            into.extend_from_slice(values.span(first as usize, last as usize));
         }
-        _ => window
-            .iter()
-            .flat_map(|&p| values.get(p as usize))
-            .copied()
-            .collect(),
+        _ => into.extend(window.iter().flat_map(|&p| values.get(p as usize)).copied()),
     }
 }
 

@@ -8,9 +8,7 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
-use dorado_core::engine::{
-    Benchmark, Bucket, DoraReport, Query as Question, SeriesBucket, report, series,
-};
+use dorado_core::engine::{Benchmark, Bucket, DoraReport, Query as Question, SeriesBucket};
 use dorado_core::{
     Environment, FieldError, Scope, ServiceRef, Timestamp, TokenScope, ValidationError,
 };
@@ -65,7 +63,7 @@ pub async fn dora(
         .snapshot(&state.store, question.org_id)
         .await?;
     let derived = snapshot.derived(&question.environment).await?;
-    Ok(Json(report(&snapshot.facts, &derived, &question)))
+    Ok(Json(derived.report(&question)))
 }
 
 /// The same figures per week or per calendar month.
@@ -103,7 +101,7 @@ pub async fn dora_series(
         .await?;
     let derived = snapshot.derived(&question.environment).await?;
     Ok(Json(Series {
-        buckets: series(&snapshot.facts, &derived, &question, bucket),
+        buckets: derived.series(&question, bucket),
     }))
 }
 

@@ -9,11 +9,14 @@ pub async fn healthz() -> &'static str {
     "ok"
 }
 
-/// 200 only while the database answers.
+/// 200 once the figures are warmed up and while the database answers.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, description = "The database answers", body = String),
-              (status = 503, description = "The database does not answer", body = String)))]
+    responses((status = 200, description = "Warmed up, and the database answers", body = String),
+              (status = 503, description = "Still warming the figures up, or the database does not answer", body = String)))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, &'static str) {
+    if !state.figures.is_warm() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "warming up");
+    }
     match state.store.ping().await {
         Ok(()) => (StatusCode::OK, "ready"),
         Err(e) => {

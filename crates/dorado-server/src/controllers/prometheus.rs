@@ -12,7 +12,7 @@ use crate::telemetry;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use dorado_core::engine::{Benchmark, Query, report};
+use dorado_core::engine::{Benchmark, Query};
 use dorado_core::{Environment, Scope, ServiceId, Timestamp, TokenScope};
 use serde_json::Value;
 use std::fmt::Write;
@@ -146,7 +146,7 @@ pub async fn metrics(
             to,
             benchmark: Benchmark::default(),
         };
-        let r = report(&snapshot.facts, &derived, &q);
+        let r = derived.report(&q);
         let mut labels = format!("org=\"{}\"", escape(org.name.as_str()));
         if let Some(name) = &q.service {
             let _ = write!(labels, ",service=\"{}\"", escape(name.as_str()));

@@ -7,13 +7,14 @@ use super::format::LevelView;
 use super::session::Me;
 use super::window::{PRESETS, Window, WindowParams};
 use super::{Nav, PageError, encode, render};
+use crate::figures::{Derivation, Snapshot};
 use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
-use dorado_core::engine::{Derived, Facts, Metrics, Query as Question, report, series};
-use dorado_core::{Environment, Scope, ServiceId};
+use dorado_core::engine::{Metrics, Query as Question};
+use dorado_core::{Environment, Scope};
 use dorado_store::Service;
 use serde::Deserialize;
 use std::cmp::Ordering;
@@ -146,14 +147,14 @@ pub async fn organization(
     };
     let mut rows: Vec<Row> = services
         .iter()
-        .map(|svc| row(&me, &snapshot, &derived, &window, svc))
+        .map(|svc| row(&me, &derived, &window, svc))
         .collect();
     sort_rows(&mut rows, &sort);
-    let (cards, counted) = figures(&me, &snapshot, &derived, &window, Scope::Organization, None);
+    let (cards, counted) = figures(&me, &derived, &window, Scope::Organization, None);
     let empty = if services.is_empty() {
         Some(no_services(&me))
     } else if counted == 0 {
-        Some(nothing_counted(&me, &snapshot.facts, &window, None))
+        Some(nothing_counted(&me, &snapshot, &window, None))
     } else {
         None
     };
@@ -182,8 +183,8 @@ pub async fn service(
     let svc = find_service(&state, &me, &name).await?;
     let (snapshot, derived) = derive(&state, &me).await?;
     let scope = Scope::Service(svc.id);
-    let (cards, counted) = figures(&me, &snapshot, &derived, &window, scope, Some(&svc));
-    let empty = (counted == 0).then(|| nothing_counted(&me, &snapshot.facts, &window, Some(&svc)));
+    let (cards, counted) = figures(&me, &derived, &window, scope, Some(&svc));
+    let empty = (counted == 0).then(|| nothing_counted(&me, &snapshot, &window, Some(&svc)));
     render(&ScorecardPage {
         nav: Some(me.nav("scorecard")),
         title: svc.name.to_string(),
@@ -218,13 +219,7 @@ pub async fn find_service(state: &AppState, me: &Me, name: &str) -> Result<Servi
 async fn derive(
     state: &AppState,
     me: &Me,
-) -> Result<
-    (
-        std::sync::Arc<crate::figures::Snapshot>,
-        std::sync::Arc<Derived>,
-    ),
-    PageError,
-> {
+) -> Result<(std::sync::Arc<Snapshot>, std::sync::Arc<Derivation>), PageError> {
     let snapshot = state.figures.snapshot(&state.store, me.org.id).await?;
     let derived = snapshot.derived(&Environment::production()).await?;
     Ok((snapshot, derived))
@@ -245,30 +240,23 @@ fn question(me: &Me, window: &Window, scope: Scope, svc: Option<&Service>) -> Qu
 /// The cards of one scope, and how many deployments counted in the window.
 fn figures(
     me: &Me,
-    snapshot: &crate::figures::Snapshot,
-    derived: &Derived,
+    derived: &Derivation,
     window: &Window,
     scope: Scope,
     svc: Option<&Service>,
 ) -> (Vec<Card>, u64) {
     let q = question(me, window, scope, svc);
-    let r = report(&snapshot.facts, derived, &q);
-    let trend = series(&snapshot.facts, derived, &q, window.bucket);
+    let r = derived.report(&q);
+    let trend = derived.series(&q, window.bucket);
     let counted = r.metrics.deployment_frequency.deployments
         + r.metrics.time_to_restore_service.incidents
         + r.metrics.time_to_restore_service.open_incidents;
     (cards(&r.metrics, &trend, window), counted)
 }
 
-fn row(
-    me: &Me,
-    snapshot: &crate::figures::Snapshot,
-    derived: &Derived,
-    window: &Window,
-    svc: &Service,
-) -> Row {
+fn row(me: &Me, derived: &Derivation, window: &Window, svc: &Service) -> Row {
     let q = question(me, window, Scope::Service(svc.id), Some(svc));
-    let m = report(&snapshot.facts, derived, &q).metrics;
+    let m = derived.report(&q).metrics;
     let level = |l: Option<dorado_core::engine::Level>| l.map(LevelView::of);
     let secs = |s: Option<i64>| s.map_or_else(|| "—".into(), super::format::duration);
     let rate = |r: Option<f64>| r.map_or_else(|| "—".into(), super::format::percent);
@@ -357,12 +345,8 @@ fn no_services(me: &Me) -> Empty {
     }
 }
 
-fn nothing_counted(me: &Me, facts: &Facts, window: &Window, svc: Option<&Service>) -> Empty {
-    let id: Option<ServiceId> = svc.map(|s| s.id);
-    let ever = facts
-        .deployments
-        .iter()
-        .any(|d| id.is_none_or(|id| d.service_id == id));
+fn nothing_counted(me: &Me, snapshot: &Snapshot, window: &Window, svc: Option<&Service>) -> Empty {
+    let ever = snapshot.has_deployments(svc.map(|s| s.id));
     let whose = svc.map_or_else(|| me.org.name.to_string(), |s| s.name.to_string());
     if !ever {
         let (text, action) = match (me.admin, svc) {

@@ -355,6 +355,36 @@ proptest! {
     }
 
     #[test]
+    fn parts_derived_alone_answer_as_the_whole(facts in facts()) {
+        let whole = production(&facts);
+        let parts: Vec<(Option<ServiceId>, Facts)> = facts.clone().split_by_service();
+        let derived: Vec<Derived> = parts.iter().map(|p| production(&p.1)).collect();
+        let all: Vec<(&Facts, &Derived)> = parts.iter().map(|p| &p.1).zip(&derived).collect();
+        let mut scopes = vec![(Scope::Organization, all.clone())];
+        for (i, (key, _)) in parts.iter().enumerate() {
+            if let Some(s) = key {
+                scopes.push((Scope::Service(*s), vec![all[i]]));
+            }
+        }
+        for (scope, chosen) in scopes {
+            let q = query(scope, "2024-01-01T03:00:00Z", "2024-01-20");
+            prop_assert_eq!(report_parts(&chosen, &q), report(&facts, &whole, &q));
+            prop_assert_eq!(
+                series_parts(&chosen, &q, Bucket::Week),
+                series(&facts, &whole, &q, Bucket::Week)
+            );
+        }
+        for (part, d) in &all {
+            for x in &part.deployments {
+                prop_assert_eq!(d.deployment(part, x.id), whole.deployment(&facts, x.id));
+            }
+            for i in &part.incidents {
+                prop_assert_eq!(d.incident(part, i.id), whole.incident(&facts, i.id));
+            }
+        }
+    }
+
+    #[test]
     fn series_buckets_add_up_to_the_report(facts in facts()) {
         let d = production(&facts);
         let q = query(Scope::Organization, "2024-01-01T03:00:00Z", "2024-01-20");

@@ -155,6 +155,12 @@ async fn ask(url: &str, token: &str, end: Timestamp) -> anyhow::Result<()> {
 
 async fn time_questions(base: &str, token: &str, end: Timestamp) -> anyhow::Result<()> {
     let client = reqwest::Client::new();
+    let t = Instant::now();
+    wait_until_ready(&client, base).await?;
+    println!(
+        "  server ready (every service's history loaded and derived) {:.1} s after it started",
+        t.elapsed().as_secs_f64()
+    );
     let day = |n: i64| {
         end.plus_millis(-n * DAY)
             .ok_or_else(|| anyhow!("out of range"))
@@ -169,8 +175,10 @@ async fn time_questions(base: &str, token: &str, end: Timestamp) -> anyhow::Resu
             Some(service_name(0)),
         ),
     ];
-    println!("  GET /api/v1/orgs/bench/dora            first call   median of {WARM} more");
-    let mut rss = None;
+    println!(
+        "  GET /api/v1/orgs/bench/dora            first call   median of {WARM} more   first after a new deployment"
+    );
+    let mut written = 0u32;
     for (what, from, service) in questions {
         let mut q = format!("{base}/api/v1/orgs/bench/dora?from={from}&to={end}");
         if let Some(s) = &service {
@@ -186,16 +194,24 @@ async fn time_questions(base: &str, token: &str, end: Timestamp) -> anyhow::Resu
             warm.push(took);
         }
         warm.sort_unstable();
+        // A deployment of the service asked about (or of the first one),
+        // in the window: the next answer must count it.
+        written += 1;
+        deploy(&client, base, token, service.as_deref(), end, written).await?;
+        let (fresh, after) = get(&client, &q, token).await?;
+        let counted = |b: &serde_json::Value| b["deployment_frequency"]["deployments"].as_u64();
+        if counted(&after) != counted(&body).map(|n| n + 1) {
+            bail!("{what}: the new deployment is not counted: {after}");
+        }
         println!(
-            "    {what:<36} {:>9.1} ms {:>12.1} ms   ({})",
+            "    {what:<36} {:>9.1} ms {:>12.1} ms {:>14.1} ms   ({})",
             ms(first),
             ms(warm[WARM / 2]),
+            ms(fresh),
             headline(&body)
         );
-        // After the first call the history is loaded and derived.
-        rss.get_or_insert_with(memory);
     }
-    if let Some((rss, peak)) = rss.flatten() {
+    if let Some((rss, peak)) = memory() {
         println!(
             "  resident memory of this process (the server, history loaded): {} MiB, peak {} MiB",
             rss / 1024,
@@ -203,8 +219,60 @@ async fn time_questions(base: &str, token: &str, end: Timestamp) -> anyhow::Resu
         );
     }
     println!(
-        "  the first call loads the organization's facts and derives them; later calls read the derived snapshot"
+        "  a new deployment reloads and derives only its service; the other services' figures are reused"
     );
+    Ok(())
+}
+
+/// Polls `/readyz`: it answers 200 once the server has warmed up.
+async fn wait_until_ready(client: &reqwest::Client, base: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let answer = client.get(format!("{base}/readyz")).send().await?;
+        if answer.status().is_success() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("the server did not warm up within an hour");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Posts the `n`-th new production deployment of `service` (the first
+/// service when `None`), finished one minute before the history ends.
+async fn deploy(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    service: Option<&str>,
+    end: Timestamp,
+    n: u32,
+) -> anyhow::Result<()> {
+    let service = service.map_or_else(|| service_name(0), str::to_owned);
+    let finished = end
+        .plus_millis(-60_000)
+        .ok_or_else(|| anyhow!("out of range"))?;
+    let body = serde_json::json!({
+        "service": service,
+        "id": format!("bench-after-{n}"),
+        "finished_at": finished.to_string(),
+        "repo": format!("github.com/bench/{service}"),
+        "commit_sha": format!("{n:040x}"),
+    });
+    let answer = client
+        .post(format!("{base}/api/v1/orgs/bench/deployments"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    let status = answer.status();
+    if !status.is_success() {
+        bail!(
+            "POST /deployments answered {status}: {}",
+            answer.text().await?
+        );
+    }
     Ok(())
 }
 
