@@ -153,9 +153,7 @@ async fn every_page_answers_in_under_50_ms_with_a_year_of_100_services() {
     .into_iter()
     .enumerate()
     {
-        let deploy = format!(
-            r#"{{"type":"deploy","service":"svc-042","id":"new-{n}"}}"#
-        );
+        let deploy = format!(r#"{{"type":"deploy","service":"svc-042","id":"new-{n}"}}"#);
         let (status, v) = s.post("/api/v1/orgs/acme/events", &token, &deploy).await;
         assert_eq!(status, 201, "{v}");
         let took = timed(&mut web, page).await;
