@@ -198,11 +198,13 @@ impl Reader {
     ) -> Result<Vec<DeploymentFact>, StoreError> {
         // `+` keeps SQLite from reading the organization's index and then
         // sorting by key: the table's own order is the page order. One
-        // service's rows are few: its index finds them.
+        // service's rows are few: its index alone finds them (given the
+        // organization's index too, PostgreSQL reads all of it to AND the
+        // two).
         let (joined, own) = match part {
             FactScope::Service(s) => (
-                format!("d.service_id = {} AND d.org_id = {{org}}", s.0),
-                format!("service_id = {} AND org_id = {{org}}", s.0),
+                format!("d.service_id = {} AND +d.org_id = {{org}}", s.0),
+                format!("service_id = {} AND +org_id = {{org}}", s.0),
             ),
             _ => ("+d.org_id = {org}".to_owned(), "+org_id = {org}".to_owned()),
         };

@@ -212,6 +212,23 @@ impl Store {
             .await
     }
 
+    /// After a bulk load, tells PostgreSQL's planner how large the fact
+    /// tables have grown. Its statistics otherwise still describe the
+    /// tables before the load until autovacuum comes round, and with them
+    /// it reads a whole table to find one service's rows (0.5 s instead of
+    /// 5 ms per reload). SQLite keeps no statistics unless asked to and
+    /// plans from its indexes alone, so it needs nothing.
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        if self.inner.backend == Backend::Postgres {
+            sqlx::query(
+                "ANALYZE deployments, deployment_commits, changes, change_parents, incidents",
+            )
+            .execute(&self.inner.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
     // --- reads -----------------------------------------------------------
 
     pub async fn list_deployments(

@@ -49,6 +49,9 @@ pub struct Derived {
     pub(super) lead: Csr<i64>,
     pub(super) recovery: Csr<i64>,
     pub(super) all_rows: Vec<u32>,
+    /// Totals over `rows`, so that a window of consecutive rows (every
+    /// organization report) is counted from its ends, not row by row.
+    pub(super) totals: RowTotals,
     pub(super) service_rows: HashMap<ServiceId, Vec<u32>>,
     pub(super) incidents: Vec<IncidentRow>,
     pub(super) all_incidents: Vec<u32>,
@@ -159,6 +162,7 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
     }
 
     let (incidents, all_incidents, service_incidents) = incident_rows(facts);
+    let totals = RowTotals::of(&rows);
     Derived {
         environment: environment.clone(),
         shape: shape(facts),
@@ -169,6 +173,7 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
         rework,
         incident_link: links.link,
         all_rows: (0..rows.len() as u32).collect(),
+        totals,
         rows,
         shipped,
         linked,
@@ -178,6 +183,53 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
         incidents,
         all_incidents,
         service_incidents,
+    }
+}
+
+/// Running counts over `rows` (in time order) and where each UTC day's
+/// rows begin.
+#[derive(Default)]
+pub(crate) struct RowTotals {
+    /// `failed[i]`: failed rows among the first `i`; `rows.len() + 1` long.
+    pub failed: Vec<u32>,
+    pub rework: Vec<u32>,
+    /// `(first position, day)` of each run of rows on one day.
+    pub days: Vec<(u32, i64)>,
+}
+
+impl RowTotals {
+    fn of(rows: &[Row]) -> RowTotals {
+        let mut t = RowTotals {
+            failed: Vec::with_capacity(rows.len() + 1),
+            rework: Vec::with_capacity(rows.len() + 1),
+            days: Vec::new(),
+        };
+        let (mut failed, mut rework) = (0u32, 0u32);
+        t.failed.push(0);
+        t.rework.push(0);
+        for (pos, row) in rows.iter().enumerate() {
+            failed += u32::from(row.failed);
+            rework += u32::from(row.rework);
+            t.failed.push(failed);
+            t.rework.push(rework);
+            let day = row.at.div_euclid(crate::instant::Timestamp::MS_PER_DAY);
+            if t.days.last().is_none_or(|d| d.1 != day) {
+                t.days.push((pos as u32, day));
+            }
+        }
+        t
+    }
+
+    /// The days of the rows at positions `lo..hi`, in order, each once.
+    pub fn days_of(&self, lo: u32, hi: u32) -> impl Iterator<Item = i64> + '_ {
+        let first = self.days.partition_point(|d| d.0 <= lo).saturating_sub(1);
+        let end = self.days.partition_point(|d| d.0 < hi);
+        let runs = if lo < hi {
+            &self.days[first..end]
+        } else {
+            &[][..]
+        };
+        runs.iter().map(|d| d.1)
     }
 }
 

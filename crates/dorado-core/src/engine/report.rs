@@ -28,7 +28,7 @@ use super::calendar::Period;
 use super::derive::{Derived, Restore};
 use super::facts::Facts;
 use super::level::{self, Benchmark, Level};
-use super::stats::{percentile, percentiles, round_to};
+use super::stats::{percentile, percentiles_of, round_to};
 use crate::entity::Scope;
 use crate::id::OrgId;
 use crate::instant::Timestamp;
@@ -222,31 +222,42 @@ fn check<'a>(parts: &[(&Facts, &'a Derived)], q: &Query) -> Vec<&'a Derived> {
 fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benchmark) -> Metrics {
     let (mut deployments, mut failed, mut rework) = (0u64, 0u64, 0u64);
     let mut days: Vec<i64> = Vec::new();
-    let mut leads = Vec::new();
-    let mut recoveries = Vec::new();
+    let mut leads: Vec<&[i64]> = Vec::new();
+    let mut recoveries: Vec<&[i64]> = Vec::new();
     for d in parts {
         let positions: &[u32] = match scope {
             Scope::Organization => &d.all_rows,
             Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
         };
         let window = between(positions, from, to, |p| d.rows[p as usize].at);
-        for &p in window {
-            let row = d.rows[p as usize];
-            deployments += 1;
-            failed += u64::from(row.failed);
-            rework += u64::from(row.rework);
-            let day = row.at.div_euclid(Timestamp::MS_PER_DAY);
-            // Rows are in time order, so a part's equal days are adjacent.
-            if days.last() != Some(&day) {
-                days.push(day);
+        match (window.first(), window.last()) {
+            // Consecutive rows (the organization's): counted from the ends.
+            (Some(&lo), Some(&last)) if (last - lo) as usize + 1 == window.len() => {
+                let (t, hi) = (&d.totals, last as usize + 1);
+                deployments += window.len() as u64;
+                failed += u64::from(t.failed[hi] - t.failed[lo as usize]);
+                rework += u64::from(t.rework[hi] - t.rework[lo as usize]);
+                days.extend(t.days_of(lo, hi as u32));
+            }
+            _ => {
+                for &p in window {
+                    let row = d.rows[p as usize];
+                    deployments += 1;
+                    failed += u64::from(row.failed);
+                    rework += u64::from(row.rework);
+                    let day = row.at.div_euclid(Timestamp::MS_PER_DAY);
+                    // Rows are in time order: a part's equal days are adjacent.
+                    if days.last() != Some(&day) {
+                        days.push(day);
+                    }
+                }
             }
         }
-        gather(&d.lead, window, &mut leads);
-        gather(&d.recovery, window, &mut recoveries);
+        slices(&d.lead, window, &mut leads);
+        slices(&d.recovery, window, &mut recoveries);
     }
     if parts.len() > 1 {
-        days.sort_unstable();
-        days.dedup();
+        days = distinct_days(days, from, to);
     }
 
     let per_week = median_days(&days, from, to, Period::Week);
@@ -259,8 +270,9 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
         _ => None,
     };
     let length_days = (to - from) as f64 / Timestamp::MS_PER_DAY as f64;
-    let [lead_median, lead_p75, lead_p90] = percentiles(&mut leads, [50, 75, 90]);
-    let recovery_median = percentile(&mut recoveries, 50);
+    let [lead_median, lead_p75, lead_p90] = percentiles_of(&leads, [50, 75, 90]);
+    let [recovery_median] = percentiles_of(&recoveries, [50]);
+    let count = |s: &[&[i64]]| s.iter().map(|s| s.len() as u64).sum::<u64>();
     let restore = time_to_restore(parts, scope, from, to);
     Metrics {
         deployment_frequency: DeploymentFrequency {
@@ -272,7 +284,7 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
             level: frequency_level,
         },
         lead_time_for_changes: LeadTime {
-            changes: leads.len() as u64,
+            changes: count(&leads),
             median_seconds: lead_median,
             p75_seconds: lead_p75,
             p90_seconds: lead_p90,
@@ -286,7 +298,7 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
                 .then(|| level::change_failure_rate(benchmark, failed, deployments)),
         },
         failed_deployment_recovery_time: RecoveryTime {
-            incidents: recoveries.len() as u64,
+            incidents: count(&recoveries),
             median_seconds: recovery_median,
             level: recovery_median.map(level::recovery),
         },
@@ -324,15 +336,42 @@ fn time_to_restore(parts: &[&Derived], scope: Scope, from: i64, to: i64) -> Time
     }
 }
 
-/// Adds the values of every position in `window`. At organization scope
-/// the window is a run of consecutive positions: one slice, copied at once.
-fn gather(values: &Csr<i64>, window: &[u32], into: &mut Vec<i64>) {
+/// The values of every position in `window`, as slices read in place. At
+/// organization scope the window is a run of consecutive positions: one
+/// slice.
+fn slices<'a>(values: &'a Csr<i64>, window: &[u32], into: &mut Vec<&'a [i64]>) {
     match (window.first(), window.last()) {
         (Some(&first), Some(&last)) if (last - first) as usize + 1 == window.len() => {
-            into.extend_from_slice(values.span(first as usize, last as usize));
+            into.push(values.span(first as usize, last as usize));
         }
-        _ => into.extend(window.iter().flat_map(|&p| values.get(p as usize)).copied()),
+        _ => into.extend(
+            window
+                .iter()
+                .map(|&p| values.get(p as usize))
+                .filter(|s| !s.is_empty()),
+        ),
     }
+}
+
+/// Days of several parts, sorted and each once. A year of a thousand
+/// services is 365,000 days to merge: marking them in a table of the
+/// window's days is several times faster than sorting them.
+fn distinct_days(mut days: Vec<i64>, from: i64, to: i64) -> Vec<i64> {
+    let first = from.div_euclid(Timestamp::MS_PER_DAY);
+    let last = (to - 1).div_euclid(Timestamp::MS_PER_DAY);
+    let span = usize::try_from(last - first + 1).unwrap_or(usize::MAX);
+    if span > 1 << 20 || days.iter().any(|d| !(first..=last).contains(d)) {
+        days.sort_unstable();
+        days.dedup();
+        return days;
+    }
+    let mut seen = vec![false; span];
+    for d in &days {
+        seen[(d - first) as usize] = true;
+    }
+    days.clear();
+    days.extend((first..=last).filter(|d| seen[(d - first) as usize]));
+    days
 }
 
 /// The part of `positions` (sorted by `at`) with `from <= at < to`.

@@ -95,6 +95,9 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
         .map_err(|_| anyhow!("the reader thread failed"))?;
     result?;
     read?;
+    if summary.imported > 0 {
+        store.refresh_statistics().await?;
+    }
     progress.finish_and_clear();
     let elapsed = started.elapsed();
 
