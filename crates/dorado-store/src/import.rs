@@ -210,7 +210,7 @@ impl Importer {
         let mut done = Vec::with_capacity(chunks.len());
         let mut failed = None;
         for chunk in chunks {
-            match import_chunk(&mut *self.conn, backend, org, &services, chunk).await {
+            match import_chunk(&mut self.conn, backend, org, &services, chunk).await {
                 Ok(chunk) => done.push(chunk),
                 Err(e) => {
                     failed = Some(e);
