@@ -27,10 +27,10 @@ use dorado_core::{
 use serde_json::Value;
 use sqlx::any::AnyRow;
 use sqlx::pool::PoolConnection;
-use sqlx::{Any, AnyConnection, AnyPool, Connection, Row};
+use sqlx::{Any, AnyConnection, AnyPool, Row};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 /// One line of an import file, as read.
 #[derive(Debug, Clone)]
@@ -40,12 +40,44 @@ pub struct ImportLine {
     pub command: Command,
 }
 
-/// Lines stored as one delivery. The delivery's `body` is ignored: it
-/// becomes the text of the lines the store accepts.
+/// Lines stored as one delivery. The delivery's `body` becomes the text of
+/// the lines the store accepts.
 #[derive(Debug, Clone)]
 pub struct ImportChunk {
     pub delivery: NewDelivery,
     pub lines: Vec<ImportLine>,
+    /// The body and its digest when every line is accepted, made by
+    /// [`ImportChunk::seal`] where the writer's time is not spent: the
+    /// store uses them only when it refuses none of the lines.
+    pub sealed: Option<SealedBody>,
+}
+
+/// The lines of a chunk joined with `\n`, and the SHA-256 of that text.
+#[derive(Debug, Clone)]
+pub struct SealedBody {
+    body: String,
+    sha256: String,
+}
+
+impl ImportChunk {
+    /// Joins and hashes the lines ahead of the store (a reader thread
+    /// does it while the store writes the chunk before).
+    pub fn seal(&mut self) {
+        let body = join_lines(self.lines.iter());
+        let sha256 = sha256_hex(body.as_bytes());
+        self.sealed = Some(SealedBody { body, sha256 });
+    }
+}
+
+fn join_lines<'a>(lines: impl Iterator<Item = &'a ImportLine> + Clone) -> String {
+    let mut body = String::with_capacity(lines.clone().map(|l| l.text.len() + 1).sum());
+    for line in lines {
+        if !body.is_empty() {
+            body.push('\n');
+        }
+        body.push_str(&line.text);
+    }
+    body
 }
 
 /// What became of one chunk.
@@ -72,7 +104,9 @@ const LOOKUP: usize = 500;
 /// statement journals (an upsert that could fail halfway keeps one) in
 /// memory instead of in temporary files.
 const SQLITE_PRAGMAS: [&str; 4] = [
-    "PRAGMA cache_size = -1048576",
+    // 2 GiB: the unique indexes of commits and parents of a large import
+    // stay in memory between commits.
+    "PRAGMA cache_size = -2097152",
     "PRAGMA temp_store = MEMORY",
     // Every id an import writes is one it checked (services) or made (the
     // delivery, reserved ids) in the same transaction: the lookups that
@@ -85,13 +119,25 @@ const SQLITE_PRAGMAS: [&str; 4] = [
 ];
 
 /// An import in progress: one connection of its own, closed at the end
-/// (it leaves with the settings above), and the store's write lock taken
-/// for each commit.
+/// (it leaves with the settings above, and a transaction left open is
+/// rolled back with it), and the store's write lock held while a
+/// transaction is open.
 pub struct Importer {
     conn: PoolConnection<Any>,
     backend: Backend,
     org: OrgId,
     write_lock: Arc<Mutex<()>>,
+    open: Option<OpenTransaction>,
+}
+
+/// What a transaction of the importer carries until its commit.
+struct OpenTransaction {
+    _write: OwnedMutexGuard<()>,
+    services: HashSet<ServiceId>,
+    /// What the lines name, refused ones too: touching more than was
+    /// written costs a reader a reload, never a stale figure.
+    touched: Touched,
+    imported: bool,
 }
 
 impl Importer {
@@ -114,45 +160,133 @@ impl Importer {
             backend,
             org,
             write_lock,
+            open: None,
         })
     }
 
     /// Stores the chunks in one transaction, each as its own delivery, in
     /// order, exactly as the writer would store their lines one after the
-    /// other.
+    /// other: [`Importer::write`], then [`Importer::commit`].
     pub async fn import(
         &mut self,
         chunks: Vec<ImportChunk>,
     ) -> Result<Vec<ChunkImported>, StoreError> {
-        let _write = self.write_lock.lock().await;
-        let (backend, org) = (self.backend, self.org);
-        let mut tx = match backend {
-            // As `db::begin_write`: the write lock up front.
-            Backend::Sqlite => self.conn.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.conn.begin().await?,
-        };
-        let services: HashSet<ServiceId> = sqlx::query("SELECT id FROM services WHERE org_id = $1")
-            .bind(org.0)
-            .fetch_all(&mut *tx)
-            .await?
-            .iter()
-            .map(|r| r.try_get(0).map(ServiceId))
-            .collect::<Result<_, _>>()?;
-        // What the lines name, refused ones too: touching more than was
-        // written costs a reader a reload, never a stale figure.
-        let mut touched = Touched::default();
-        for line in chunks.iter().flat_map(|c| &c.lines) {
-            touched.record_command(&line.command);
-        }
-        let mut done = Vec::with_capacity(chunks.len());
-        for chunk in chunks {
-            done.push(import_chunk(&mut tx, backend, org, &services, chunk).await?);
-        }
-        if done.iter().any(|c| c.imported > 0) {
-            versions::bump(&mut tx, org, &touched).await?;
-        }
-        tx.commit().await?;
+        let done = self.write(chunks).await?;
+        self.commit().await?;
         Ok(done)
+    }
+
+    /// Writes the chunks, each as its own delivery, in the open transaction
+    /// (begun when none is): nothing is visible to others, nor durable,
+    /// until [`Importer::commit`]. After an error the transaction is rolled
+    /// back, chunks written since the last commit included.
+    pub async fn write(
+        &mut self,
+        chunks: Vec<ImportChunk>,
+    ) -> Result<Vec<ChunkImported>, StoreError> {
+        let written = self.write_open(chunks).await;
+        if written.is_err() {
+            self.rollback().await;
+        }
+        written
+    }
+
+    async fn write_open(
+        &mut self,
+        chunks: Vec<ImportChunk>,
+    ) -> Result<Vec<ChunkImported>, StoreError> {
+        let (backend, org) = (self.backend, self.org);
+        let mut open = match self.open.take() {
+            Some(open) => open,
+            None => self.begin().await?,
+        };
+        for line in chunks.iter().flat_map(|c| &c.lines) {
+            open.touched.record_command(&line.command);
+        }
+        // Kept before the chunks are written, so that an error still finds
+        // the transaction to roll back.
+        let services = std::mem::take(&mut open.services);
+        self.open = Some(open);
+        let mut done = Vec::with_capacity(chunks.len());
+        let mut failed = None;
+        for chunk in chunks {
+            match import_chunk(&mut self.conn, backend, org, &services, chunk).await {
+                Ok(chunk) => done.push(chunk),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if let Some(open) = self.open.as_mut() {
+            open.services = services;
+            open.imported |= done.iter().any(|c| c.imported > 0);
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(done),
+        }
+    }
+
+    async fn begin(&mut self) -> Result<OpenTransaction, StoreError> {
+        let write = self.write_lock.clone().lock_owned().await;
+        // As `db::begin_write`: on SQLite the write lock up front.
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        sqlx::query(begin).execute(&mut *self.conn).await?;
+        let services = sqlx::query("SELECT id FROM services WHERE org_id = $1")
+            .bind(self.org.0)
+            .fetch_all(&mut *self.conn)
+            .await;
+        let services = match services {
+            Ok(rows) => rows
+                .iter()
+                .map(|r| r.try_get(0).map(ServiceId))
+                .collect::<Result<_, _>>(),
+            Err(e) => Err(e),
+        };
+        match services {
+            Ok(services) => Ok(OpenTransaction {
+                _write: write,
+                services,
+                touched: Touched::default(),
+                imported: false,
+            }),
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Commits what was written since the last commit (nothing to do when
+    /// nothing was), and lets the writer's batches in again.
+    pub async fn commit(&mut self) -> Result<(), StoreError> {
+        let Some(open) = self.open.take() else {
+            return Ok(());
+        };
+        let committed = async {
+            if open.imported {
+                versions::bump(&mut self.conn, self.org, &open.touched).await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        if committed.is_err() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+        }
+        committed
+    }
+
+    /// Best effort: when it fails too, the connection is closed anyway
+    /// when the importer goes, which rolls back.
+    async fn rollback(&mut self) {
+        if self.open.take().is_some() {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+        }
     }
 }
 
@@ -166,6 +300,7 @@ async fn import_chunk(
     let ImportChunk {
         mut delivery,
         lines,
+        sealed,
     } = chunk;
     let received = delivery.received_at.millis();
     let mut refused = Vec::new();
@@ -232,14 +367,14 @@ async fn import_chunk(
             .filter(|(_, ok)| **ok)
             .map(|(l, _)| l)
     };
-    let mut body = String::with_capacity(kept().map(|l| l.text.len() + 1).sum());
-    for line in kept() {
-        if !body.is_empty() {
-            body.push('\n');
+    let (body, sha) = match sealed {
+        Some(SealedBody { body, sha256 }) if imported == lines.len() => (body, sha256),
+        _ => {
+            let body = join_lines(kept());
+            let sha = sha256_hex(body.as_bytes());
+            (body, sha)
         }
-        body.push_str(&line.text);
-    }
-    let sha = sha256_hex(body.as_bytes());
+    };
     delivery.org_id = org;
     delivery.body = body;
     let id = deliveries::insert(conn, &delivery, &sha, 200, None).await?;
@@ -937,6 +1072,16 @@ struct Table {
 }
 
 impl Table {
+    /// On SQLite, `OR FAIL`: a statement that could fail halfway otherwise
+    /// keeps a journal to undo its own rows, page by page; here a failure
+    /// rolls the whole transaction back anyway.
+    fn head(&self, backend: Backend) -> std::borrow::Cow<'static, str> {
+        match (backend, self.head.strip_prefix("INSERT INTO ")) {
+            (Backend::Sqlite, Some(rest)) => format!("INSERT OR FAIL INTO {rest}").into(),
+            _ => self.head.into(),
+        }
+    }
+
     async fn write(
         &self,
         conn: &mut AnyConnection,
@@ -946,10 +1091,10 @@ impl Table {
         let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
         for part in values.chunks(rows_per * self.per_row) {
             let rows = part.len() / self.per_row;
-            let mut sql = String::with_capacity(
-                self.head.len() + rows * (self.row.len() + 2) + self.tail.len(),
-            );
-            sql.push_str(self.head);
+            let head = self.head(shared.backend);
+            let mut sql =
+                String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
+            sql.push_str(&head);
             for r in 0..rows {
                 if r > 0 {
                     sql.push_str(", ");

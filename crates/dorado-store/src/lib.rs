@@ -32,7 +32,7 @@ pub mod testing;
 
 pub use error::StoreError;
 pub use facts::FactScope;
-pub use import::{ChunkImported, ImportChunk, ImportLine, Importer};
+pub use import::{ChunkImported, ImportChunk, ImportLine, Importer, SealedBody};
 pub use model::*;
 pub use store::Store;
 pub use versions::Touched;

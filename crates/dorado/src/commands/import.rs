@@ -2,8 +2,9 @@
 //!
 //! A reader thread parses the lines, each alone so that a bad one is refused
 //! without its neighbours, while the store writes the chunks read before:
-//! parsing and writing overlap on two cores. Chunks that queue up while the
-//! store is busy are committed together, so a slow disk pays fewer syncs.
+//! parsing and writing overlap on two cores. The chunks are committed
+//! together in large transactions, so a slow disk pays fewer syncs and an
+//! index page that chunk after chunk rewrites is written out once.
 
 use super::find_org;
 use crate::cli::ImportArgs;
@@ -21,11 +22,14 @@ use tokio::sync::mpsc;
 const SHOWN: usize = 20;
 /// Chunks read ahead of the store.
 const AHEAD: usize = 5;
-/// Lines committed in one transaction at most, when chunks queue up: each
-/// commit writes every index page its rows touched, and commit shas touch
-/// pages all over their indexes, so fewer, larger commits write less; a
-/// server sharing the database waits for the write lock meanwhile.
-const PER_COMMIT: usize = 50_000;
+/// Lines committed in one transaction at most: each commit writes every
+/// index page its rows touched, and commit shas touch pages all over their
+/// indexes, so fewer, larger commits write less.
+const PER_COMMIT: usize = 800_000;
+/// A server sharing the database waits for the write lock meanwhile: a
+/// transaction is committed after this long even when it is smaller, well
+/// within the 10 s a SQLite connection of Dorado waits for the lock.
+const COMMIT_AFTER: Duration = Duration::from_secs(6);
 
 /// One chunk as the reader hands it over.
 struct Batch {
@@ -43,6 +47,8 @@ struct Summary {
     imported: usize,
     rejected: usize,
     shown: Vec<(usize, String)>,
+    /// Bytes of the input behind the chunks written.
+    read: u64,
 }
 
 impl Summary {
@@ -74,19 +80,36 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     let mut summary = Summary::default();
     let mut importer = store.importer(org.id).await?;
     let mut result = Ok(());
+    // Lines written since the last commit, and when the transaction began.
+    let mut pending = (0usize, Instant::now());
     while let Some(first) = batches.recv().await {
+        if pending.0 == 0 {
+            pending.1 = Instant::now();
+        }
         let mut group = vec![first];
-        let mut lines = group[0].chunk.lines.len();
-        while lines < PER_COMMIT
-            && let Ok(next) = batches.try_recv()
-        {
-            lines += next.chunk.lines.len();
+        while let Ok(next) = batches.try_recv() {
             group.push(next);
         }
-        if let Err(e) = commit(&mut importer, group, &mut summary, &progress).await {
+        pending.0 += group.iter().map(|b| b.chunk.lines.len()).sum::<usize>();
+        if let Err(e) = write(&mut importer, group, &mut summary).await {
             result = Err(e);
             break;
         }
+        if pending.0 >= PER_COMMIT || pending.1.elapsed() >= COMMIT_AFTER {
+            if let Err(e) = commit(&mut importer).await {
+                result = Err(e);
+                break;
+            }
+            pending.0 = 0;
+        }
+        progress.set_position(summary.read);
+        progress.set_message(format!(
+            "{} events, {} refused",
+            summary.imported, summary.rejected
+        ));
+    }
+    if result.is_ok() {
+        result = commit(&mut importer).await;
     }
     // Dropping the receiver stops a reader still at work.
     drop(batches);
@@ -130,11 +153,17 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     Ok(())
 }
 
-async fn commit(
+async fn commit(importer: &mut Importer) -> anyhow::Result<()> {
+    importer
+        .commit()
+        .await
+        .context("the import stopped; the chunks committed before are kept")
+}
+
+async fn write(
     importer: &mut Importer,
     group: Vec<Batch>,
     summary: &mut Summary,
-    progress: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut chunks = Vec::with_capacity(group.len());
     let mut numbers = Vec::with_capacity(group.len());
@@ -146,7 +175,7 @@ async fn commit(
         read = batch.read;
     }
     let done = importer
-        .import(chunks)
+        .write(chunks)
         .await
         .context("the import stopped; the chunks committed before are kept")?;
     for (chunk, numbers) in done.into_iter().zip(numbers) {
@@ -159,11 +188,7 @@ async fn commit(
                 .collect(),
         );
     }
-    progress.set_position(read);
-    progress.set_message(format!(
-        "{} events, {} refused",
-        summary.imported, summary.rejected
-    ));
+    summary.read = read;
     Ok(())
 }
 
@@ -202,6 +227,7 @@ fn read(
                     received_at,
                 },
                 lines: Vec::with_capacity(chunk),
+                sealed: None,
             },
             numbers: Vec::with_capacity(chunk),
             refused: Vec::new(),
@@ -239,6 +265,7 @@ fn read(
             }
         }
         batch.read = read;
+        batch.chunk.seal();
         if sender.blocking_send(batch).is_err() {
             // The writer stopped; it reports why.
             break;
