@@ -230,16 +230,16 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
             Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
         };
         let window = between(positions, from, to, |p| d.rows[p as usize].at);
-        match (window.first(), window.last()) {
+        match consecutive(window) {
             // Consecutive rows (the organization's): counted from the ends.
-            (Some(&lo), Some(&last)) if (last - lo) as usize + 1 == window.len() => {
+            Some((lo, last)) => {
                 let (t, hi) = (&d.totals, last as usize + 1);
                 deployments += window.len() as u64;
                 failed += u64::from(t.failed[hi] - t.failed[lo as usize]);
                 rework += u64::from(t.rework[hi] - t.rework[lo as usize]);
                 days.extend(t.days_of(lo, hi as u32));
             }
-            _ => {
+            None => {
                 for &p in window {
                     let row = d.rows[p as usize];
                     deployments += 1;
@@ -336,15 +336,20 @@ fn time_to_restore(parts: &[&Derived], scope: Scope, from: i64, to: i64) -> Time
     }
 }
 
+/// The first and last position of `window` when it is a run of
+/// consecutive positions (always, at organization scope).
+fn consecutive(window: &[u32]) -> Option<(u32, u32)> {
+    let (&first, &last) = (window.first()?, window.last()?);
+    ((last - first) as usize + 1 == window.len()).then_some((first, last))
+}
+
 /// The values of every position in `window`, as slices read in place. At
 /// organization scope the window is a run of consecutive positions: one
 /// slice.
 fn slices<'a>(values: &'a Csr<i64>, window: &[u32], into: &mut Vec<&'a [i64]>) {
-    match (window.first(), window.last()) {
-        (Some(&first), Some(&last)) if (last - first) as usize + 1 == window.len() => {
-            into.push(values.span(first as usize, last as usize));
-        }
-        _ => into.extend(
+    match consecutive(window) {
+        Some((first, last)) => into.push(values.span(first as usize, last as usize)),
+        None => into.extend(
             window
                 .iter()
                 .map(|&p| values.get(p as usize))

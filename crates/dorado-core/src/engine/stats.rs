@@ -114,11 +114,11 @@ pub(crate) fn percentiles_of<const N: usize>(
     // a bucket's list found through a table rather than a search.
     const NONE: u8 = u8::MAX;
     let mut list_of = vec![NONE; BUCKETS];
-    let mut kept: Vec<(usize, Vec<i64>)> = Vec::with_capacity(N);
+    let mut kept: Vec<Vec<i64>> = Vec::with_capacity(N);
     for &(b, _) in &wanted {
         if list_of[b] == NONE {
             list_of[b] = kept.len() as u8;
-            kept.push((b, Vec::with_capacity(counts[b] as usize)));
+            kept.push(Vec::with_capacity(counts[b] as usize));
         }
     }
     // Within a bucket the order of values does not matter to a selection.
@@ -134,15 +134,14 @@ pub(crate) fn percentiles_of<const N: usize>(
         }
         lists
     }) {
-        for ((_, into), list) in kept.iter_mut().zip(part) {
+        for (into, list) in kept.iter_mut().zip(part) {
             into.extend(list);
         }
     }
     let mut out = [None; N];
     for (slot, (b, rank)) in out.iter_mut().zip(wanted) {
-        if let Some((_, values)) = kept.iter_mut().find(|(k, _)| *k == b) {
-            *slot = Some(*values.select_nth_unstable(rank).1);
-        }
+        let values = &mut kept[list_of[b] as usize];
+        *slot = Some(*values.select_nth_unstable(rank).1);
     }
     out
 }
@@ -154,8 +153,12 @@ const PARALLEL_FROM: usize = 1 << 20;
 /// `slices` cut into one run per core, of about equal numbers of values,
 /// when there are enough of them; else one run.
 fn split<'a, 's>(slices: &'s [&'a [i64]], n: usize) -> Vec<&'s [&'a [i64]]> {
+    // Asking for the cores reads the cgroup files: only when it may pay.
+    if n < PARALLEL_FROM {
+        return vec![slices];
+    }
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get());
-    if n < PARALLEL_FROM || cores < 2 {
+    if cores < 2 {
         return vec![slices];
     }
     let share = n.div_ceil(cores);
