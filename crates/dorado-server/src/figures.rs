@@ -339,6 +339,27 @@ impl Derivation {
     pub fn series(&self, q: &Query, bucket: Bucket) -> Vec<SeriesBucket> {
         series_parts(&self.chosen(q.scope), q, bucket)
     }
+
+    /// [`Derivation::report`] on a blocking thread: a year of a large
+    /// organization is milliseconds of CPU, which an async worker should
+    /// spend serving other requests.
+    pub async fn report_blocking(self: Arc<Self>, q: Query) -> Result<DoraReport, ApiError> {
+        tokio::task::spawn_blocking(move || self.report(&q))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the report failed: {e}")))
+    }
+
+    /// [`Derivation::series`] on a blocking thread, as
+    /// [`Derivation::report_blocking`].
+    pub async fn series_blocking(
+        self: Arc<Self>,
+        q: Query,
+        bucket: Bucket,
+    ) -> Result<Vec<SeriesBucket>, ApiError> {
+        tokio::task::spawn_blocking(move || self.series(&q, bucket))
+            .await
+            .map_err(|e| ApiError::Internal(format!("the series failed: {e}")))
+    }
 }
 
 /// Fills in what the engine derives for listed deployments: the commits each

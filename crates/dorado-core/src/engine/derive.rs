@@ -21,6 +21,7 @@ use super::NONE;
 use super::facts::Facts;
 use super::graph::Graph;
 use super::link::{LinkKind, link};
+use super::select::RankIndex;
 use super::ship::{Shipped, ship};
 use super::stats::whole_seconds;
 use crate::command::DeploymentKind;
@@ -47,6 +48,9 @@ pub struct Derived {
     /// Per position: linked incident rows, by `(started_at, id)`.
     pub(super) linked: Csr<u32>,
     pub(super) lead: Csr<i64>,
+    /// `lead`'s items indexed by blocks, so that a report's percentiles
+    /// read few of them.
+    pub(super) lead_index: RankIndex,
     pub(super) recovery: Csr<i64>,
     pub(super) all_rows: Vec<u32>,
     /// Totals over `rows`, so that a window of consecutive rows (every
@@ -177,6 +181,7 @@ pub fn derive(facts: &Facts, environment: &Environment) -> Derived {
         rows,
         shipped,
         linked,
+        lead_index: RankIndex::of(lead.items()),
         lead,
         recovery,
         service_rows,

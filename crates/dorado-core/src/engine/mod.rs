@@ -15,6 +15,7 @@ mod graph;
 mod level;
 mod link;
 mod report;
+mod select;
 mod ship;
 mod stats;
 mod view;
@@ -99,9 +100,15 @@ impl<T> Csr<T> {
         &self.items[self.start[row] as usize..self.start[row + 1] as usize]
     }
 
-    /// The items of rows `first..=last` at once: contiguous by construction.
-    pub fn span(&self, first: usize, last: usize) -> &[T] {
-        &self.items[self.start[first] as usize..self.start[last + 1] as usize]
+    /// Where the items of rows `first..=last` begin and end in
+    /// [`Csr::items`]: contiguous by construction.
+    pub fn bounds(&self, first: usize, last: usize) -> (usize, usize) {
+        (self.start[first] as usize, self.start[last + 1] as usize)
+    }
+
+    /// Every row's items, row after row.
+    pub fn items(&self) -> &[T] {
+        &self.items
     }
 }
 

@@ -28,7 +28,8 @@ use super::calendar::Period;
 use super::derive::{Derived, Restore};
 use super::facts::Facts;
 use super::level::{self, Benchmark, Level};
-use super::stats::{percentile, percentiles_of, round_to};
+use super::select::{RankIndex, Window, percentiles_in};
+use super::stats::{percentile, round_to};
 use crate::entity::Scope;
 use crate::id::OrgId;
 use crate::instant::Timestamp;
@@ -222,14 +223,23 @@ fn check<'a>(parts: &[(&Facts, &'a Derived)], q: &Query) -> Vec<&'a Derived> {
 fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benchmark) -> Metrics {
     let (mut deployments, mut failed, mut rework) = (0u64, 0u64, 0u64);
     let mut days: Vec<i64> = Vec::new();
-    let mut leads: Vec<&[i64]> = Vec::new();
-    let mut recoveries: Vec<&[i64]> = Vec::new();
+    let mut leads: Vec<Window> = Vec::new();
+    let mut recoveries: Vec<Window> = Vec::new();
     for d in parts {
-        let positions: &[u32] = match scope {
-            Scope::Organization => &d.all_rows,
-            Scope::Service(s) => d.service_rows.get(&s).map_or(&[], Vec::as_slice),
+        let window = match scope {
+            // Every row, in order: searched directly, a cache miss fewer
+            // at each step than through the positions.
+            Scope::Organization => {
+                let (lo, hi) = bounds(d.rows.len(), from, to, |i| d.rows[i].at);
+                &d.all_rows[lo..hi]
+            }
+            Scope::Service(s) => between(
+                d.service_rows.get(&s).map_or(&[], Vec::as_slice),
+                from,
+                to,
+                |p| d.rows[p as usize].at,
+            ),
         };
-        let window = between(positions, from, to, |p| d.rows[p as usize].at);
         match consecutive(window) {
             // Consecutive rows (the organization's): counted from the ends.
             Some((lo, last)) => {
@@ -253,8 +263,8 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
                 }
             }
         }
-        slices(&d.lead, window, &mut leads);
-        slices(&d.recovery, window, &mut recoveries);
+        windows(&d.lead, Some(&d.lead_index), window, &mut leads);
+        windows(&d.recovery, None, window, &mut recoveries);
     }
     if parts.len() > 1 {
         days = distinct_days(days, from, to);
@@ -270,9 +280,9 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
         _ => None,
     };
     let length_days = (to - from) as f64 / Timestamp::MS_PER_DAY as f64;
-    let [lead_median, lead_p75, lead_p90] = percentiles_of(&leads, [50, 75, 90]);
-    let [recovery_median] = percentiles_of(&recoveries, [50]);
-    let count = |s: &[&[i64]]| s.iter().map(|s| s.len() as u64).sum::<u64>();
+    let [lead_median, lead_p75, lead_p90] = percentiles_in(&leads, [50, 75, 90]);
+    let [recovery_median] = percentiles_in(&recoveries, [50]);
+    let count = |w: &[Window]| w.iter().map(|w| (w.end - w.start) as u64).sum::<u64>();
     let restore = time_to_restore(parts, scope, from, to);
     Metrics {
         deployment_frequency: DeploymentFrequency {
@@ -343,17 +353,31 @@ fn consecutive(window: &[u32]) -> Option<(u32, u32)> {
     ((last - first) as usize + 1 == window.len()).then_some((first, last))
 }
 
-/// The values of every position in `window`, as slices read in place. At
+/// The values of every position in `window`, read in place. At
 /// organization scope the window is a run of consecutive positions: one
-/// slice.
-fn slices<'a>(values: &'a Csr<i64>, window: &[u32], into: &mut Vec<&'a [i64]>) {
+/// window of the values, read through `index` when given.
+fn windows<'a>(
+    values: &'a Csr<i64>,
+    index: Option<&'a RankIndex>,
+    window: &[u32],
+    into: &mut Vec<Window<'a>>,
+) {
     match consecutive(window) {
-        Some((first, last)) => into.push(values.span(first as usize, last as usize)),
+        Some((first, last)) => {
+            let (start, end) = values.bounds(first as usize, last as usize);
+            into.push(Window {
+                values: values.items(),
+                index,
+                start,
+                end,
+            });
+        }
         None => into.extend(
             window
                 .iter()
                 .map(|&p| values.get(p as usize))
-                .filter(|s| !s.is_empty()),
+                .filter(|s| !s.is_empty())
+                .map(Window::of),
         ),
     }
 }
@@ -381,9 +405,39 @@ fn distinct_days(mut days: Vec<i64>, from: i64, to: i64) -> Vec<i64> {
 
 /// The part of `positions` (sorted by `at`) with `from <= at < to`.
 fn between(positions: &[u32], from: i64, to: i64, at: impl Fn(u32) -> i64) -> &[u32] {
-    let lo = positions.partition_point(|&p| at(p) < from);
-    let hi = positions.partition_point(|&p| at(p) < to).max(lo);
+    let (lo, hi) = bounds(positions.len(), from, to, |i| at(positions[i]));
     &positions[lo..hi]
+}
+
+/// The indices `lo..hi` of `0..len` (sorted by `at`) with `from <= at < to`.
+///
+/// An organization's report searches a thousand parts, each search a walk
+/// of cache misses; a window that starts before a part's first row or ends
+/// after its last (every window ending now) needs no search at that end.
+fn bounds(len: usize, from: i64, to: i64, at: impl Fn(usize) -> i64) -> (usize, usize) {
+    if len == 0 {
+        return (0, 0);
+    }
+    // The first index whose time is `t` or later.
+    let first_from = |t: i64| {
+        let (mut lo, mut hi) = (0, len);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if at(mid) < t {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    let lo = if at(0) >= from { 0 } else { first_from(from) };
+    let hi = if at(len - 1) < to {
+        len
+    } else {
+        first_from(to)
+    };
+    (lo, hi.max(lo))
 }
 
 /// Lower median of distinct deployment days per period over every period
@@ -399,4 +453,24 @@ fn median_days(days: &[i64], from: i64, to: i64, period: Period) -> Option<u32> 
 
 fn ratio(part: u64, whole: u64) -> Option<f64> {
     (whole > 0).then(|| round_to(part as f64 / whole as f64, 4))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bounds;
+
+    #[test]
+    fn bounds_are_those_of_a_search_at_either_end() {
+        let at = [10i64, 20, 20, 30];
+        let b = |from, to| bounds(at.len(), from, to, |i| at[i]);
+        assert_eq!(b(0, 100), (0, 4));
+        assert_eq!(b(10, 30), (0, 3));
+        assert_eq!(b(11, 31), (1, 4));
+        assert_eq!(b(20, 21), (1, 3));
+        assert_eq!(b(21, 30), (3, 3));
+        assert_eq!(b(40, 50), (4, 4));
+        assert_eq!(b(0, 5), (0, 0));
+        assert_eq!(b(30, 10), (3, 3));
+        assert_eq!(bounds(0, 0, 10, |_| 0), (0, 0));
+    }
 }

@@ -63,7 +63,7 @@ pub async fn dora(
         .snapshot(&state.store, question.org_id)
         .await?;
     let derived = snapshot.derived(&question.environment).await?;
-    Ok(Json(derived.report(&question)))
+    Ok(Json(derived.report_blocking(question).await?))
 }
 
 /// The same figures per week or per calendar month.
@@ -101,7 +101,7 @@ pub async fn dora_series(
         .await?;
     let derived = snapshot.derived(&question.environment).await?;
     Ok(Json(Series {
-        buckets: derived.series(&question, bucket),
+        buckets: derived.series_blocking(question, bucket).await?,
     }))
 }
 
