@@ -118,6 +118,70 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     "PRAGMA wal_autocheckpoint = 100000",
 ];
 
+/// The secondary indexes of the fact tables that no statement of an import
+/// reads, as the SQLite migrations create them. A large import into SQLite
+/// drops them and builds them again at the end ([`Importer::defer_indexes`]):
+/// one sort per index instead of millions of inserts at random places of
+/// it (a commit's sha lands anywhere in `change_parents_sha`, a service's
+/// year anywhere in the time indexes). Kept: the unique indexes (the
+/// upserts and lookups probe them), `deployment_commits_deployment` (a
+/// replaced deployment's commits are deleted through it; its new rows come
+/// in id order, at its end) and the small tables' indexes.
+pub(crate) const DEFERRED_INDEXES: [(&str, &str); 6] = [
+    (
+        "changes_org_time",
+        "CREATE INDEX IF NOT EXISTS changes_org_time ON changes (org_id, occurred_at, id)",
+    ),
+    (
+        "change_parents_sha",
+        "CREATE INDEX IF NOT EXISTS change_parents_sha ON change_parents (org_id, sha)",
+    ),
+    (
+        "deployment_commits_sha",
+        "CREATE INDEX IF NOT EXISTS deployment_commits_sha ON deployment_commits (repo_key, sha)",
+    ),
+    (
+        "deployments_org_time",
+        "CREATE INDEX IF NOT EXISTS deployments_org_time ON deployments (org_id, occurred_at, id)",
+    ),
+    (
+        "deployments_service_time",
+        "CREATE INDEX IF NOT EXISTS deployments_service_time
+             ON deployments (service_id, occurred_at, id)",
+    ),
+    (
+        "deployments_service_env",
+        "CREATE INDEX IF NOT EXISTS deployments_service_env
+             ON deployments (service_id, environment, finished_at)",
+    ),
+];
+
+/// Below this many lines an import keeps the indexes: a rebuild sorts
+/// every row of the tables, stored ones too.
+const DEFER_MIN_LINES: u64 = 200_000;
+/// Rows already stored per line imported above which keeping the indexes
+/// is cheaper than rebuilding them (an insert into a large index costs a
+/// few rows' worth of sorting, not more).
+const DEFER_MAX_STORED_PER_LINE: u64 = 4;
+
+/// Builds the indexes an import deferred and never built (it was killed,
+/// say), each in its own transaction. Run when a store opens: quick when
+/// none is missing (a look at the schema).
+pub(crate) async fn restore_indexes(pool: &AnyPool) -> Result<(), StoreError> {
+    let present: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN
+             ('changes', 'change_parents', 'deployment_commits', 'deployments')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (name, create) in DEFERRED_INDEXES {
+        if !present.iter().any(|p| p == name) {
+            sqlx::query(create).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
+
 /// An import in progress: one connection of its own, closed at the end
 /// (it leaves with the settings above, and a transaction left open is
 /// rolled back with it), and the store's write lock held while a
@@ -128,6 +192,8 @@ pub struct Importer {
     org: OrgId,
     write_lock: Arc<Mutex<()>>,
     open: Option<OpenTransaction>,
+    /// [`DEFERRED_INDEXES`] were dropped and are to be built again.
+    deferred: bool,
 }
 
 /// What a transaction of the importer carries until its commit.
@@ -161,7 +227,88 @@ impl Importer {
             org,
             write_lock,
             open: None,
+            deferred: false,
         })
+    }
+
+    /// Whether an import of about `lines` lines is better off without the
+    /// [`DEFERRED_INDEXES`]: a large one, into SQLite, and large beside
+    /// what is stored already (the highest ids given are a free estimate).
+    pub async fn worth_deferring_indexes(&mut self, lines: u64) -> Result<bool, StoreError> {
+        if self.backend != Backend::Sqlite || lines < DEFER_MIN_LINES {
+            return Ok(false);
+        }
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT SUM(seq) FROM sqlite_sequence WHERE name IN
+                 ('changes', 'change_parents', 'deployments', 'deployment_commits')",
+        )
+        .fetch_one(&mut *self.conn)
+        .await?;
+        let stored = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
+        Ok(stored <= lines.saturating_mul(DEFER_MAX_STORED_PER_LINE))
+    }
+
+    /// Drops the [`DEFERRED_INDEXES`] until [`Importer::finish`] builds
+    /// them again (a store that opens meanwhile builds them too, so an
+    /// import that never finishes leaves a usable database). Readers of
+    /// the database scan instead of seeking meanwhile. Only on SQLite;
+    /// a no-op elsewhere. Call it before the first write.
+    pub async fn defer_indexes(&mut self) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite || self.deferred {
+            return Ok(());
+        }
+        if self.open.is_some() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "indexes are deferred before an import writes".into(),
+            )));
+        }
+        let _write = self.write_lock.clone().lock_owned().await;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *self.conn)
+            .await?;
+        let dropped = async {
+            for (name, _) in DEFERRED_INDEXES {
+                let drop = format!("DROP INDEX IF EXISTS {name}");
+                sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut *self.conn)
+                    .await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        match dropped {
+            Ok(()) => {
+                self.deferred = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits what is pending, then builds the indexes
+    /// [`Importer::defer_indexes`] dropped, one transaction each, so that
+    /// the server's writes get in between. Call it on every way out of an
+    /// import, a failed one too (after its error, nothing is committed
+    /// here but the indexes).
+    pub async fn finish(&mut self) -> Result<(), StoreError> {
+        let committed = self.commit().await;
+        if self.deferred {
+            // The sorts of CREATE INDEX may use a helper thread: the other
+            // core has nothing else to do by now.
+            let _ = sqlx::query("PRAGMA threads = 2")
+                .execute(&mut *self.conn)
+                .await;
+            for (_, create) in DEFERRED_INDEXES {
+                let _write = self.write_lock.clone().lock_owned().await;
+                sqlx::query(create).execute(&mut *self.conn).await?;
+            }
+            self.deferred = false;
+        }
+        committed
     }
 
     /// Stores the chunks in one transaction, each as its own delivery, in
