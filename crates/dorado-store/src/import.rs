@@ -112,11 +112,74 @@ const SQLITE_PRAGMAS: [&str; 4] = [
     // delivery, reserved ids) in the same transaction: the lookups that
     // enforcing the foreign keys would add to each row find nothing new.
     "PRAGMA foreign_keys = OFF",
-    // A checkpoint copies every page of the WAL into the database: every
-    // 100,000 pages instead of every 1,000, a page that chunk after chunk
-    // rewrites is copied once, not each time.
-    "PRAGMA wal_autocheckpoint = 100000",
+    // A checkpoint copies every page of the WAL into the database: the
+    // importer has them done beside its writes instead (`Checkpoints`).
+    "PRAGMA wal_autocheckpoint = 0",
 ];
+
+/// WAL pages (4 KiB) above which the importer lets the checkpoint catch up
+/// before its next transaction, so that this one starts the WAL over: the
+/// WAL of an import stays around this size instead of growing with it. A
+/// page that transaction after transaction rewrites is copied once per
+/// round, not each time.
+const WAL_ROUND_PAGES: i64 = 100_000;
+
+/// Checkpoints of an import's WAL into the database file, on another
+/// connection of the pool (so on another thread) while the importer
+/// writes its next transaction: a PASSIVE checkpoint copies only what was
+/// committed and never holds up a writer. Durability is not theirs: a
+/// commit is durable in the WAL. Only on SQLite.
+struct Checkpoints {
+    pool: AnyPool,
+    running: Option<tokio::task::JoinHandle<Option<i64>>>,
+    /// The WAL's pages as the last checkpoint saw them.
+    wal_pages: i64,
+}
+
+impl Checkpoints {
+    /// After a commit: has the WAL copied meanwhile, or, when it has grown
+    /// past a round, waits for that and copies the rest on `conn`, so that
+    /// the next transaction starts the WAL over.
+    async fn after_commit(&mut self, conn: &mut AnyConnection) {
+        if let Some(running) = self
+            .running
+            .take_if(|r| r.is_finished() || self.wal_pages >= WAL_ROUND_PAGES)
+        {
+            if let Ok(Some(pages)) = running.await {
+                self.wal_pages = pages;
+            }
+        }
+        if self.wal_pages >= WAL_ROUND_PAGES {
+            // Only what the last checkpoint left: the last transaction.
+            let _ = checkpoint(conn).await;
+            self.wal_pages = 0;
+            return;
+        }
+        if self.running.is_none() {
+            let pool = self.pool.clone();
+            self.running = Some(tokio::spawn(async move {
+                let mut conn = pool.acquire().await.ok()?;
+                checkpoint(&mut conn).await.ok()
+            }));
+        }
+    }
+
+    /// Lets a checkpoint in flight end (the import's own connection
+    /// closing copies the rest).
+    async fn finish(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+}
+
+/// A PASSIVE checkpoint; the WAL's size in pages.
+async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(1)?)
+}
 
 /// The secondary indexes of the fact tables that no statement of an import
 /// reads, as the SQLite migrations create them. A large import into SQLite
@@ -194,6 +257,7 @@ pub struct Importer {
     open: Option<OpenTransaction>,
     /// [`DEFERRED_INDEXES`] were dropped and are to be built again.
     deferred: bool,
+    checkpoints: Option<Checkpoints>,
 }
 
 /// What a transaction of the importer carries until its commit.
@@ -228,6 +292,11 @@ impl Importer {
             write_lock,
             open: None,
             deferred: false,
+            checkpoints: (backend == Backend::Sqlite).then(|| Checkpoints {
+                pool: pool.clone(),
+                running: None,
+                wal_pages: 0,
+            }),
         })
     }
 
@@ -305,8 +374,14 @@ impl Importer {
             for (_, create) in DEFERRED_INDEXES {
                 let _write = self.write_lock.clone().lock_owned().await;
                 sqlx::query(create).execute(&mut *self.conn).await?;
+                if let Some(checkpoints) = self.checkpoints.as_mut() {
+                    checkpoints.after_commit(&mut self.conn).await;
+                }
             }
             self.deferred = false;
+        }
+        if let Some(checkpoints) = self.checkpoints.as_mut() {
+            checkpoints.finish().await;
         }
         committed
     }
@@ -422,8 +497,12 @@ impl Importer {
             Ok::<_, StoreError>(())
         }
         .await;
-        if committed.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+        match (&committed, self.checkpoints.as_mut()) {
+            (Err(_), _) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+            }
+            (Ok(()), Some(checkpoints)) => checkpoints.after_commit(&mut self.conn).await,
+            (Ok(()), None) => {}
         }
         committed
     }
