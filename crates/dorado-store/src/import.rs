@@ -1314,23 +1314,65 @@ impl Table {
         shared: &Shared,
         values: &[Val<'_>],
     ) -> Result<(), StoreError> {
-        let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
-        for part in values.chunks(rows_per * self.per_row) {
-            let rows = part.len() / self.per_row;
-            let head = self.head(shared.backend);
-            let mut sql =
-                String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
-            sql.push_str(&head);
-            for r in 0..rows {
-                if r > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(self.row);
+        let backend = shared.backend;
+        let mut parts = self.parts(values).into_iter();
+        let Some(first) = parts.next() else {
+            return Ok(());
+        };
+        let mut query = bound(backend, &self.sql(backend, first), first);
+        loop {
+            // Polled first, the statement goes to SQLite's thread (or to
+            // PostgreSQL) with its arguments; the next one's are encoded
+            // meanwhile, here.
+            let (done, next) = tokio::join!(biased; query.execute(&mut *conn), async {
+                parts
+                    .next()
+                    .map(|part| bound(backend, &self.sql(backend, part), part))
+            });
+            done?;
+            match next {
+                Some(next) => query = next,
+                None => return Ok(()),
             }
-            sql.push_str(self.tail);
-            execute(conn, shared.backend, &sql, part).await?;
         }
-        Ok(())
+    }
+
+    /// The statements' rows: as many as fit, then the rest in powers of
+    /// two, so that a few texts, each prepared once and cached, serve
+    /// every chunk (a statement of thousands of placeholders takes long to
+    /// prepare).
+    fn parts<'v, 'a>(&self, values: &'v [Val<'a>]) -> Vec<&'v [Val<'a>]> {
+        let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
+        let mut parts = Vec::new();
+        let mut rest = values;
+        while !rest.is_empty() {
+            let rows = rest.len() / self.per_row;
+            let take = if rows >= rows_per {
+                rows_per
+            } else {
+                1 << rows.ilog2()
+            };
+            let (part, after) = rest.split_at(take * self.per_row);
+            parts.push(part);
+            rest = after;
+        }
+        parts
+    }
+
+    fn sql(&self, backend: Backend, part: &[Val<'_>]) -> String {
+        let rows = part.len() / self.per_row;
+        let head = self.head(backend);
+        let mut sql =
+            String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
+        sql.push_str(&head);
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(self.row);
+        }
+        sql.push_str(self.tail);
+        sql
     }
 }
 
