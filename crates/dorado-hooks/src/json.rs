@@ -132,7 +132,7 @@ impl<'a> Obj<'a> {
         given.dedup();
         if let [first, second, ..] = given.as_slice() {
             errs.add(
-                &self.ptr(second),
+                self.ptr(second),
                 format!("give only one of {first} and {second}"),
             );
         }

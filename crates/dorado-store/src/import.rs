@@ -146,13 +146,13 @@ impl Checkpoints {
     /// past a round, waits for that and copies the rest on `conn`, so that
     /// the next transaction starts the WAL over.
     async fn after_commit(&mut self, conn: &mut AnyConnection) {
-        if let Some(running) = self
+        let done = self
             .running
-            .take_if(|r| r.is_finished() || self.wal_pages >= WAL_ROUND_PAGES)
+            .take_if(|r| r.is_finished() || self.wal_pages >= WAL_ROUND_PAGES);
+        if let Some(running) = done
+            && let Ok(Some(pages)) = running.await
         {
-            if let Ok(Some(pages)) = running.await {
-                self.wal_pages = pages;
-            }
+            self.wal_pages = pages;
         }
         if self.wal_pages >= WAL_ROUND_PAGES {
             // Only what the last checkpoint left: the last transaction.
