@@ -187,7 +187,8 @@ async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 }
 
 /// The secondary indexes of the fact tables that no statement of an import
-/// reads, as the SQLite migrations create them. A large import into SQLite
+/// reads, as the SQLite migrations create them (word for word, so that the
+/// schema reads the same after a rebuild). A large import into SQLite
 /// drops them and builds them again at the end ([`Importer::defer_indexes`]):
 /// one sort per index instead of millions of inserts at random places of
 /// it (a commit's sha lands anywhere in `change_parents_sha`, a service's
@@ -214,13 +215,11 @@ pub(crate) const DEFERRED_INDEXES: [(&str, &str); 6] = [
     ),
     (
         "deployments_service_time",
-        "CREATE INDEX IF NOT EXISTS deployments_service_time
-             ON deployments (service_id, occurred_at, id)",
+        "CREATE INDEX IF NOT EXISTS deployments_service_time ON deployments (service_id, occurred_at, id)",
     ),
     (
         "deployments_service_env",
-        "CREATE INDEX IF NOT EXISTS deployments_service_env
-             ON deployments (service_id, environment, finished_at)",
+        "CREATE INDEX IF NOT EXISTS deployments_service_env ON deployments (service_id, environment, finished_at)",
     ),
 ];
 

@@ -413,21 +413,19 @@ async fn a_chunk_refused_whole_stores_nothing() {
     }
 }
 
-/// The SQL of every index of the SQLite file, whitespace folded.
+/// The SQL of every index of the SQLite file, as stored.
 async fn index_sql(url: &str) -> Vec<(String, String)> {
     use sqlx::Connection;
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
-    let rows: Vec<(String, String)> = sqlx::query_as(
+    let rows = sqlx::query_as(
         "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
     )
     .fetch_all(&mut conn)
     .await
     .unwrap();
     conn.close().await.unwrap();
-    rows.into_iter()
-        .map(|(n, sql)| (n, sql.split_whitespace().collect::<Vec<_>>().join(" ")))
-        .collect()
+    rows
 }
 
 #[tokio::test]
