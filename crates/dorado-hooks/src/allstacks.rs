@@ -247,7 +247,7 @@ impl Optional {
         if !ty.contains(&self.ty) {
             let names: Vec<&str> = ty.iter().map(|t| t.name()).collect();
             errs.add(
-                &format!("{}/type", self.at),
+                format!("{}/type", self.at),
                 format!(
                     "must be {} for the field {}",
                     names.join(" or "),
@@ -258,7 +258,7 @@ impl Optional {
         }
         if self.value.is_array() {
             errs.add(
-                &format!("{}/value", self.at),
+                format!("{}/value", self.at),
                 "must be a single value, not a list",
             );
             return None;
@@ -287,7 +287,7 @@ fn optional(f: &Field, errs: &mut Errors) -> Option<Vec<Optional>> {
     for o in read.iter().flatten() {
         if let Some((_, first)) = seen.iter().find(|(k, _)| *k == o.key) {
             errs.add(
-                &format!("{}/key", o.at),
+                format!("{}/key", o.at),
                 format!("repeats the key {} of {first}", quote(&o.key)),
             );
         } else {

@@ -7,6 +7,7 @@ use dorado_core::{
     FieldError, ServiceDirectory, ServiceId, ServiceRef, Timestamp, ValidationError,
 };
 use serde_json::{Map, Value};
+use std::rc::Rc;
 
 /// Titles, names and ids of other systems.
 pub(crate) const MAX_SHORT: usize = 1_000;
@@ -22,9 +23,9 @@ pub(crate) struct Errors {
 }
 
 impl Errors {
-    pub(crate) fn add(&mut self, pointer: &str, detail: impl Into<String>) {
+    pub(crate) fn add(&mut self, pointer: impl AsRef<str>, detail: impl Into<String>) {
         if self.list.len() < MAX_ERRORS {
-            self.list.push(FieldError::new(pointer, detail));
+            self.list.push(FieldError::new(pointer.as_ref(), detail));
         } else {
             self.more += 1;
         }
@@ -72,14 +73,16 @@ fn escape(key: &str) -> String {
 #[derive(Debug, Clone)]
 pub(crate) struct Obj<'a> {
     map: &'a Map<String, Value>,
-    at: String,
+    /// Shared with its fields, which spell out their own pointer only for
+    /// an error: an import reads millions of fields and reports few.
+    at: Rc<str>,
 }
 
 impl<'a> Obj<'a> {
     /// `what` completes "must be ...": "a JSON object", "an event object".
     pub(crate) fn new(v: &'a Value, at: String, what: &str, errs: &mut Errors) -> Option<Self> {
         match v {
-            Value::Object(map) => Some(Self { map, at }),
+            Value::Object(map) => Some(Self { map, at: at.into() }),
             _ => {
                 errs.add(&at, format!("must be {what}"));
                 None
@@ -108,9 +111,15 @@ impl<'a> Obj<'a> {
     }
 
     pub(crate) fn field(&self, key: &str) -> Field<'a> {
+        // A present field names itself with the body's own key.
+        let (key, value) = match self.map.get_key_value(key) {
+            Some((k, v)) => (Key::Name(k.as_str()), Some(v).filter(|v| !v.is_null())),
+            None => (Key::Absent(key.into()), None),
+        };
         Field {
-            ptr: self.ptr(key),
-            value: self.map.get(key).filter(|v| !v.is_null()),
+            parent: self.at.clone(),
+            key,
+            value,
             required: false,
         }
     }
@@ -123,7 +132,7 @@ impl<'a> Obj<'a> {
         given.dedup();
         if let [first, second, ..] = given.as_slice() {
             errs.add(
-                &self.ptr(second),
+                self.ptr(second),
                 format!("give only one of {first} and {second}"),
             );
         }
@@ -136,9 +145,19 @@ impl<'a> Obj<'a> {
 /// value unless absent or null.
 #[derive(Debug, Clone)]
 pub(crate) struct Field<'a> {
-    ptr: String,
+    /// The pointer of the object or array holding it.
+    parent: Rc<str>,
+    key: Key<'a>,
     value: Option<&'a Value>,
     required: bool,
+}
+
+/// Where a field is in its parent.
+#[derive(Debug, Clone)]
+enum Key<'a> {
+    Name(&'a str),
+    Absent(Box<str>),
+    Index(usize),
 }
 
 impl<'a> Field<'a> {
@@ -148,8 +167,13 @@ impl<'a> Field<'a> {
         self
     }
 
-    pub(crate) fn ptr(&self) -> &str {
-        &self.ptr
+    /// The field's JSON pointer.
+    pub(crate) fn ptr(&self) -> String {
+        match &self.key {
+            Key::Name(name) => format!("{}/{}", self.parent, escape(name)),
+            Key::Absent(name) => format!("{}/{}", self.parent, escape(name)),
+            Key::Index(i) => format!("{}/{i}", self.parent),
+        }
     }
 
     pub(crate) fn is_present(&self) -> bool {
@@ -158,13 +182,13 @@ impl<'a> Field<'a> {
 
     fn missing<T>(&self, errs: &mut Errors) -> Option<T> {
         if self.required {
-            errs.add(&self.ptr, "is required");
+            errs.add(self.ptr(), "is required");
         }
         None
     }
 
     fn fail<T>(&self, errs: &mut Errors, detail: impl Into<String>) -> Option<T> {
-        errs.add(&self.ptr, detail);
+        errs.add(self.ptr(), detail);
         None
     }
 
@@ -221,7 +245,7 @@ impl<'a> Field<'a> {
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let s = self.str(false, errs)?;
-        f(&s).map_err(|e| errs.add(&self.ptr, e)).ok()
+        f(&s).map_err(|e| errs.add(self.ptr(), e)).ok()
     }
 
     /// Like [`Field::parse`], taking an integer as its digits too.
@@ -231,7 +255,7 @@ impl<'a> Field<'a> {
         f: impl FnOnce(&str) -> Result<T, String>,
     ) -> Option<T> {
         let s = self.str(true, errs)?;
-        f(&s).map_err(|e| errs.add(&self.ptr, e)).ok()
+        f(&s).map_err(|e| errs.add(self.ptr(), e)).ok()
     }
 
     pub(crate) fn time(&self, errs: &mut Errors) -> Option<Timestamp> {
@@ -240,7 +264,7 @@ impl<'a> Field<'a> {
         }
         let s = self.str(false, errs)?;
         Timestamp::parse(&s)
-            .map_err(|e| errs.add(&self.ptr, e.to_string()))
+            .map_err(|e| errs.add(self.ptr(), e.to_string()))
             .ok()
     }
 
@@ -276,24 +300,28 @@ impl<'a> Field<'a> {
     /// The items of an array, each a required field of its own.
     pub(crate) fn items(&self, errs: &mut Errors) -> Option<Vec<Field<'a>>> {
         match self.value(errs)? {
-            Value::Array(items) => Some(
-                items
-                    .iter()
-                    .enumerate()
-                    .map(|(i, v)| Field {
-                        ptr: format!("{}/{i}", self.ptr),
-                        value: (!v.is_null()).then_some(v),
-                        required: true,
-                    })
-                    .collect(),
-            ),
+            Value::Array(items) => {
+                let parent: Rc<str> = self.ptr().into();
+                Some(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| Field {
+                            parent: parent.clone(),
+                            key: Key::Index(i),
+                            value: (!v.is_null()).then_some(v),
+                            required: true,
+                        })
+                        .collect(),
+                )
+            }
             _ => self.fail(errs, "must be an array"),
         }
     }
 
     pub(crate) fn object(&self, errs: &mut Errors) -> Option<Obj<'a>> {
         let v = self.value(errs)?;
-        Obj::new(v, self.ptr.clone(), "an object", errs)
+        Obj::new(v, self.ptr(), "an object", errs)
     }
 
     /// A service of the organization, by id or name, as a number or a string.

@@ -31,6 +31,14 @@ pub(crate) async fn connect(url: &str) -> Result<(AnyPool, Backend), StoreError>
         Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
     };
     migrator.run(&pool).await?;
+    if backend == Backend::Sqlite {
+        // An import that another process runs now holds the write lock for
+        // seconds at a time and builds its indexes itself at the end: a
+        // store that cannot build them now works on without them.
+        if let Err(e) = crate::import::restore_indexes(&pool).await {
+            tracing::warn!(error = %e, "could not build the indexes an import deferred");
+        }
+    }
     Ok((pool, backend))
 }
 

@@ -103,20 +103,151 @@ const LOOKUP: usize = 500;
 /// indexes the chunks write into (commit shas land all over theirs), and
 /// statement journals (an upsert that could fail halfway keeps one) in
 /// memory instead of in temporary files.
-const SQLITE_PRAGMAS: [&str; 4] = [
+const SQLITE_PRAGMAS: [&str; 5] = [
     // 2 GiB: the unique indexes of commits and parents of a large import
     // stay in memory between commits.
     "PRAGMA cache_size = -2097152",
+    // Pages beyond the cache (a table that a deferred index is built
+    // from) are read from the file's mapping instead of copied by a read
+    // each: up to 2 GiB, SQLite's own limit. Writes still go through the
+    // WAL.
+    "PRAGMA mmap_size = 2147418112",
     "PRAGMA temp_store = MEMORY",
     // Every id an import writes is one it checked (services) or made (the
     // delivery, reserved ids) in the same transaction: the lookups that
     // enforcing the foreign keys would add to each row find nothing new.
     "PRAGMA foreign_keys = OFF",
-    // A checkpoint copies every page of the WAL into the database: every
-    // 100,000 pages instead of every 1,000, a page that chunk after chunk
-    // rewrites is copied once, not each time.
-    "PRAGMA wal_autocheckpoint = 100000",
+    // A checkpoint copies every page of the WAL into the database: the
+    // importer has them done beside its writes instead (`Checkpoints`).
+    "PRAGMA wal_autocheckpoint = 0",
 ];
+
+/// WAL pages (4 KiB) above which the importer lets the checkpoint catch up
+/// before its next transaction, so that this one starts the WAL over: the
+/// WAL of an import stays around this size instead of growing with it. A
+/// page that transaction after transaction rewrites is copied once per
+/// round, not each time.
+const WAL_ROUND_PAGES: i64 = 100_000;
+
+/// Checkpoints of an import's WAL into the database file, on another
+/// connection of the pool (so on another thread) while the importer
+/// writes its next transaction: a PASSIVE checkpoint copies only what was
+/// committed and never holds up a writer. Durability is not theirs: a
+/// commit is durable in the WAL. Only on SQLite.
+struct Checkpoints {
+    pool: AnyPool,
+    running: Option<tokio::task::JoinHandle<Option<i64>>>,
+    /// The WAL's pages as the last checkpoint saw them.
+    wal_pages: i64,
+}
+
+impl Checkpoints {
+    /// After a commit: has the WAL copied meanwhile, or, when it has grown
+    /// past a round, waits for that and copies the rest on `conn`, so that
+    /// the next transaction starts the WAL over.
+    async fn after_commit(&mut self, conn: &mut AnyConnection) {
+        let done = self
+            .running
+            .take_if(|r| r.is_finished() || self.wal_pages >= WAL_ROUND_PAGES);
+        if let Some(running) = done
+            && let Ok(Some(pages)) = running.await
+        {
+            self.wal_pages = pages;
+        }
+        if self.wal_pages >= WAL_ROUND_PAGES {
+            // Only what the last checkpoint left: the last transaction.
+            let _ = checkpoint(conn).await;
+            self.wal_pages = 0;
+            return;
+        }
+        if self.running.is_none() {
+            let pool = self.pool.clone();
+            self.running = Some(tokio::spawn(async move {
+                let mut conn = pool.acquire().await.ok()?;
+                checkpoint(&mut conn).await.ok()
+            }));
+        }
+    }
+
+    /// Lets a checkpoint in flight end (the import's own connection
+    /// closing copies the rest).
+    async fn finish(&mut self) {
+        if let Some(running) = self.running.take() {
+            let _ = running.await;
+        }
+    }
+}
+
+/// A PASSIVE checkpoint; the WAL's size in pages.
+async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(row.try_get(1)?)
+}
+
+/// The secondary indexes of the fact tables that no statement of an import
+/// reads, as the SQLite migrations create them (word for word, so that the
+/// schema reads the same after a rebuild). A large import into SQLite
+/// drops them and builds them again at the end ([`Importer::defer_indexes`]):
+/// one sort per index instead of millions of inserts at random places of
+/// it (a commit's sha lands anywhere in `change_parents_sha`, a service's
+/// year anywhere in the time indexes). Kept: the unique indexes (the
+/// upserts and lookups probe them), `deployment_commits_deployment` (a
+/// replaced deployment's commits are deleted through it; its new rows come
+/// in id order, at its end) and the small tables' indexes.
+pub(crate) const DEFERRED_INDEXES: [(&str, &str); 6] = [
+    (
+        "changes_org_time",
+        "CREATE INDEX IF NOT EXISTS changes_org_time ON changes (org_id, occurred_at, id)",
+    ),
+    (
+        "change_parents_sha",
+        "CREATE INDEX IF NOT EXISTS change_parents_sha ON change_parents (org_id, sha)",
+    ),
+    (
+        "deployment_commits_sha",
+        "CREATE INDEX IF NOT EXISTS deployment_commits_sha ON deployment_commits (repo_key, sha)",
+    ),
+    (
+        "deployments_org_time",
+        "CREATE INDEX IF NOT EXISTS deployments_org_time ON deployments (org_id, occurred_at, id)",
+    ),
+    (
+        "deployments_service_time",
+        "CREATE INDEX IF NOT EXISTS deployments_service_time ON deployments (service_id, occurred_at, id)",
+    ),
+    (
+        "deployments_service_env",
+        "CREATE INDEX IF NOT EXISTS deployments_service_env ON deployments (service_id, environment, finished_at)",
+    ),
+];
+
+/// Below this many lines an import keeps the indexes: a rebuild sorts
+/// every row of the tables, stored ones too.
+const DEFER_MIN_LINES: u64 = 200_000;
+/// Rows already stored per line imported above which keeping the indexes
+/// is cheaper than rebuilding them (an insert into a large index costs a
+/// few rows' worth of sorting, not more).
+const DEFER_MAX_STORED_PER_LINE: u64 = 4;
+
+/// Builds the indexes an import deferred and never built (it was killed,
+/// say), each in its own transaction. Run when a store opens: quick when
+/// none is missing (a look at the schema).
+pub(crate) async fn restore_indexes(pool: &AnyPool) -> Result<(), StoreError> {
+    let present: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN
+             ('changes', 'change_parents', 'deployment_commits', 'deployments')",
+    )
+    .fetch_all(pool)
+    .await?;
+    for (name, create) in DEFERRED_INDEXES {
+        if !present.iter().any(|p| p == name) {
+            sqlx::query(create).execute(pool).await?;
+        }
+    }
+    Ok(())
+}
 
 /// An import in progress: one connection of its own, closed at the end
 /// (it leaves with the settings above, and a transaction left open is
@@ -128,6 +259,9 @@ pub struct Importer {
     org: OrgId,
     write_lock: Arc<Mutex<()>>,
     open: Option<OpenTransaction>,
+    /// [`DEFERRED_INDEXES`] were dropped and are to be built again.
+    deferred: bool,
+    checkpoints: Option<Checkpoints>,
 }
 
 /// What a transaction of the importer carries until its commit.
@@ -161,7 +295,99 @@ impl Importer {
             org,
             write_lock,
             open: None,
+            deferred: false,
+            checkpoints: (backend == Backend::Sqlite).then(|| Checkpoints {
+                pool: pool.clone(),
+                running: None,
+                wal_pages: 0,
+            }),
         })
+    }
+
+    /// Whether an import of about `lines` lines is better off without the
+    /// [`DEFERRED_INDEXES`]: a large one, into SQLite, and large beside
+    /// what is stored already (the highest ids given are a free estimate).
+    pub async fn worth_deferring_indexes(&mut self, lines: u64) -> Result<bool, StoreError> {
+        if self.backend != Backend::Sqlite || lines < DEFER_MIN_LINES {
+            return Ok(false);
+        }
+        let stored: Option<i64> = sqlx::query_scalar(
+            "SELECT SUM(seq) FROM sqlite_sequence WHERE name IN
+                 ('changes', 'change_parents', 'deployments', 'deployment_commits')",
+        )
+        .fetch_one(&mut *self.conn)
+        .await?;
+        let stored = u64::try_from(stored.unwrap_or(0)).unwrap_or(0);
+        Ok(stored <= lines.saturating_mul(DEFER_MAX_STORED_PER_LINE))
+    }
+
+    /// Drops the [`DEFERRED_INDEXES`] until [`Importer::finish`] builds
+    /// them again (a store that opens meanwhile builds them too, so an
+    /// import that never finishes leaves a usable database). Readers of
+    /// the database scan instead of seeking meanwhile. Only on SQLite;
+    /// a no-op elsewhere. Call it before the first write.
+    pub async fn defer_indexes(&mut self) -> Result<(), StoreError> {
+        if self.backend != Backend::Sqlite || self.deferred {
+            return Ok(());
+        }
+        if self.open.is_some() {
+            return Err(StoreError::Database(sqlx::Error::Protocol(
+                "indexes are deferred before an import writes".into(),
+            )));
+        }
+        let _write = self.write_lock.clone().lock_owned().await;
+        sqlx::query("BEGIN IMMEDIATE")
+            .execute(&mut *self.conn)
+            .await?;
+        let dropped = async {
+            for (name, _) in DEFERRED_INDEXES {
+                let drop = format!("DROP INDEX IF EXISTS {name}");
+                sqlx::query(sqlx::AssertSqlSafe(drop))
+                    .execute(&mut *self.conn)
+                    .await?;
+            }
+            sqlx::query("COMMIT").execute(&mut *self.conn).await?;
+            Ok::<_, StoreError>(())
+        }
+        .await;
+        match dropped {
+            Ok(()) => {
+                self.deferred = true;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Commits what is pending, then builds the indexes
+    /// [`Importer::defer_indexes`] dropped, one transaction each, so that
+    /// the server's writes get in between. Call it on every way out of an
+    /// import, a failed one too (after its error, nothing is committed
+    /// here but the indexes).
+    pub async fn finish(&mut self) -> Result<(), StoreError> {
+        let committed = self.commit().await;
+        if self.deferred {
+            // The sorts of CREATE INDEX may use a helper thread: the other
+            // core has nothing else to do by now.
+            let _ = sqlx::query("PRAGMA threads = 2")
+                .execute(&mut *self.conn)
+                .await;
+            for (_, create) in DEFERRED_INDEXES {
+                let _write = self.write_lock.clone().lock_owned().await;
+                sqlx::query(create).execute(&mut *self.conn).await?;
+                if let Some(checkpoints) = self.checkpoints.as_mut() {
+                    checkpoints.after_commit(&mut self.conn).await;
+                }
+            }
+            self.deferred = false;
+        }
+        if let Some(checkpoints) = self.checkpoints.as_mut() {
+            checkpoints.finish().await;
+        }
+        committed
     }
 
     /// Stores the chunks in one transaction, each as its own delivery, in
@@ -275,8 +501,12 @@ impl Importer {
             Ok::<_, StoreError>(())
         }
         .await;
-        if committed.is_err() {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+        match (&committed, self.checkpoints.as_mut()) {
+            (Err(_), _) => {
+                let _ = sqlx::query("ROLLBACK").execute(&mut *self.conn).await;
+            }
+            (Ok(()), Some(checkpoints)) => checkpoints.after_commit(&mut self.conn).await,
+            (Ok(()), None) => {}
         }
         committed
     }
@@ -1088,23 +1318,65 @@ impl Table {
         shared: &Shared,
         values: &[Val<'_>],
     ) -> Result<(), StoreError> {
-        let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
-        for part in values.chunks(rows_per * self.per_row) {
-            let rows = part.len() / self.per_row;
-            let head = self.head(shared.backend);
-            let mut sql =
-                String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
-            sql.push_str(&head);
-            for r in 0..rows {
-                if r > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(self.row);
+        let backend = shared.backend;
+        let mut parts = self.parts(values).into_iter();
+        let Some(first) = parts.next() else {
+            return Ok(());
+        };
+        let mut query = bound(backend, &self.sql(backend, first), first);
+        loop {
+            // Polled first, the statement goes to SQLite's thread (or to
+            // PostgreSQL) with its arguments; the next one's are encoded
+            // meanwhile, here.
+            let (done, next) = tokio::join!(biased; query.execute(&mut *conn), async {
+                parts
+                    .next()
+                    .map(|part| bound(backend, &self.sql(backend, part), part))
+            });
+            done?;
+            match next {
+                Some(next) => query = next,
+                None => return Ok(()),
             }
-            sql.push_str(self.tail);
-            execute(conn, shared.backend, &sql, part).await?;
         }
-        Ok(())
+    }
+
+    /// The statements' rows: as many as fit, then the rest in powers of
+    /// two, so that a few texts, each prepared once and cached, serve
+    /// every chunk (a statement of thousands of placeholders takes long to
+    /// prepare).
+    fn parts<'v, 'a>(&self, values: &'v [Val<'a>]) -> Vec<&'v [Val<'a>]> {
+        let rows_per = (MAX_PARAMS / self.per_row).min(MAX_ROWS);
+        let mut parts = Vec::new();
+        let mut rest = values;
+        while !rest.is_empty() {
+            let rows = rest.len() / self.per_row;
+            let take = if rows >= rows_per {
+                rows_per
+            } else {
+                1 << rows.ilog2()
+            };
+            let (part, after) = rest.split_at(take * self.per_row);
+            parts.push(part);
+            rest = after;
+        }
+        parts
+    }
+
+    fn sql(&self, backend: Backend, part: &[Val<'_>]) -> String {
+        let rows = part.len() / self.per_row;
+        let head = self.head(backend);
+        let mut sql =
+            String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
+        sql.push_str(&head);
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(self.row);
+        }
+        sql.push_str(self.tail);
+        sql
     }
 }
 

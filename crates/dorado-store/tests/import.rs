@@ -87,6 +87,17 @@ async fn import(
     size: usize,
     at: Timestamp,
 ) -> Vec<Option<String>> {
+    import_with(o, lines, size, at, false).await
+}
+
+/// As [`import`], the deferred indexes dropped during it when `defer`.
+async fn import_with(
+    o: &Org,
+    lines: &[(String, Command)],
+    size: usize,
+    at: Timestamp,
+    defer: bool,
+) -> Vec<Option<String>> {
     let chunks = lines
         .chunks(size)
         .map(|part| {
@@ -110,7 +121,11 @@ async fn import(
         })
         .collect();
     let mut importer = o.store.importer(o.org).await.unwrap();
+    if defer {
+        importer.defer_indexes().await.unwrap();
+    }
     let done = importer.import(chunks).await.unwrap();
+    importer.finish().await.unwrap();
     let mut out = vec![None; lines.len()];
     for (c, chunk) in done.iter().enumerate() {
         assert_eq!(
@@ -255,7 +270,7 @@ fn commands(checkout: ServiceId, cart: ServiceId) -> (Vec<Command>, Vec<Command>
 #[tokio::test]
 async fn import_stores_what_the_writer_stores() {
     for db in TestDatabase::all().await {
-        for size in [1, 4, 100] {
+        for (size, defer) in [(1, false), (4, false), (4, true), (100, true)] {
             let (a, b) = pair(&db).await;
             let (before, lines) = commands(a.checkout, a.cart);
             let before: Vec<(String, Command)> =
@@ -273,8 +288,8 @@ async fn import_stores_what_the_writer_stores() {
                 );
             }
             let by_writer = ingest_each(&a, &lines, at).await;
-            let by_import = import(&b, &lines, size, at).await;
-            let name = format!("{:?}, chunks of {size}", db.backend);
+            let by_import = import_with(&b, &lines, size, at, defer).await;
+            let name = format!("{:?}, chunks of {size}, defer {defer}", db.backend);
             assert_eq!(by_import, by_writer, "{name}");
             assert_eq!(
                 by_writer.iter().filter(|r| r.is_some()).count(),
@@ -395,5 +410,68 @@ async fn a_chunk_refused_whole_stores_nothing() {
                 .is_empty()
         );
         assert_eq!(b.store.data_version(b.org).await.unwrap(), version);
+    }
+}
+
+/// The SQL of every index of the SQLite file, as stored.
+async fn index_sql(url: &str) -> Vec<(String, String)> {
+    use sqlx::Connection;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
+    let rows = sqlx::query_as(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    conn.close().await.unwrap();
+    rows
+}
+
+#[tokio::test]
+async fn deferred_indexes_come_back_as_the_migrations_made_them() {
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await;
+    let org = store
+        .create_org(&OrgName::parse("acme").unwrap())
+        .await
+        .unwrap();
+    let migrated = index_sql(&db.url).await;
+    assert!(migrated.iter().any(|(n, _)| n == "change_parents_sha"));
+
+    let mut importer = store.importer(org.id).await.unwrap();
+    importer.defer_indexes().await.unwrap();
+    let during = index_sql(&db.url).await;
+    assert_eq!(migrated.len() - during.len(), 6, "{during:?}");
+    importer.finish().await.unwrap();
+    drop(importer);
+    assert_eq!(index_sql(&db.url).await, migrated, "after finish");
+
+    // An import that never finishes: the next store to open builds them.
+    let mut importer = store.importer(org.id).await.unwrap();
+    importer.defer_indexes().await.unwrap();
+    drop(importer);
+    store.close().await;
+    assert_ne!(index_sql(&db.url).await, migrated);
+    let store = db.connect().await;
+    assert_eq!(index_sql(&db.url).await, migrated, "after a new open");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_small_import_keeps_its_indexes() {
+    for db in TestDatabase::all().await {
+        let store = db.connect().await;
+        let org = store
+            .create_org(&OrgName::parse("acme").unwrap())
+            .await
+            .unwrap();
+        let mut importer = store.importer(org.id).await.unwrap();
+        let sqlite = db.backend == dorado_store::Backend::Sqlite;
+        assert!(!importer.worth_deferring_indexes(1_000).await.unwrap());
+        assert_eq!(
+            importer.worth_deferring_indexes(5_000_000).await.unwrap(),
+            sqlite
+        );
     }
 }

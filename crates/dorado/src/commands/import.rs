@@ -31,6 +31,11 @@ const PER_COMMIT: usize = 800_000;
 /// within the 10 s a SQLite connection of Dorado waits for the lock.
 const COMMIT_AFTER: Duration = Duration::from_secs(6);
 
+/// An estimate of a file's lines from its size, on the low side (the
+/// event lines of a history average about 200 bytes), for choosing whether
+/// to defer indexes.
+const BYTES_PER_LINE: u64 = 256;
+
 /// One chunk as the reader hands it over.
 struct Batch {
     chunk: ImportChunk,
@@ -79,6 +84,13 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     let reader = std::thread::spawn(move || read(input, &services, org.id, chunk, &sender));
     let mut summary = Summary::default();
     let mut importer = store.importer(org.id).await?;
+    if let Some(size) = size
+        && importer
+            .worth_deferring_indexes(size / BYTES_PER_LINE)
+            .await?
+    {
+        importer.defer_indexes().await?;
+    }
     let mut result = Ok(());
     // Lines written since the last commit, and when the transaction began.
     let mut pending = (0usize, Instant::now());
@@ -108,11 +120,17 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
             summary.imported, summary.rejected
         ));
     }
-    if result.is_ok() {
-        result = commit(&mut importer).await;
-    }
     // Dropping the receiver stops a reader still at work.
     drop(batches);
+    // Commits, and builds the indexes deferred, on every way out.
+    progress.set_message("building indexes");
+    let finished = importer
+        .finish()
+        .await
+        .context("the import stopped; the chunks committed before are kept");
+    if result.is_ok() {
+        result = finished;
+    }
     let read = reader
         .join()
         .map_err(|_| anyhow!("the reader thread failed"))?;
