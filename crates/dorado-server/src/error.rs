@@ -106,6 +106,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(why) => Self::Conflict(why),
             StoreError::Invalid(v) => Self::Invalid(v),
             StoreError::Closed => Self::Unavailable("shutting down".into()),
+            busy if busy.is_busy() => {
+                Self::Unavailable("the database is busy (a bulk import?); retry shortly".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

@@ -1,4 +1,5 @@
 use dorado_core::ValidationError;
+use sqlx::error::DatabaseError as _;
 
 /// Everything the store can answer besides success.
 #[derive(Debug, thiserror::Error)]
@@ -25,4 +26,23 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Whether SQLite refused because another connection held its write
+    /// lock past the busy timeout (a large import building its indexes,
+    /// say): a moment's condition worth a retry, not a fault.
+    pub fn is_busy(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        let Some(e) = e.try_downcast_ref::<sqlx::sqlite::SqliteError>() else {
+            return false;
+        };
+        // The extended result code; SQLITE_BUSY (5) and SQLITE_LOCKED (6)
+        // are its low byte.
+        e.code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+    }
 }

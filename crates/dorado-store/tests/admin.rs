@@ -293,3 +293,26 @@ async fn urls_and_reconnects() {
         again.close().await;
     }
 }
+
+/// A write that waits out the busy timeout behind another process's lock
+/// (a large import building its indexes) is told apart from a fault, so
+/// the server answers 503 rather than 500.
+#[tokio::test]
+async fn a_write_behind_another_writers_lock_is_busy_not_a_fault() {
+    use sqlx::Connection;
+    let db = TestDatabase::sqlite();
+    let store = db.connect().await;
+    let mut other = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let refused = store
+        .create_org(&OrgName::parse("initech").unwrap())
+        .await
+        .unwrap_err();
+    assert!(refused.is_busy(), "{refused:?}");
+    assert!(!StoreError::NotFound("x".into()).is_busy());
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert_eq!(store.find_org("initech").await.unwrap(), None);
+}
