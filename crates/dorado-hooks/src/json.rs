@@ -7,6 +7,7 @@ use dorado_core::{
     FieldError, ServiceDirectory, ServiceId, ServiceRef, Timestamp, ValidationError,
 };
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::rc::Rc;
 
 /// Titles, names and ids of other systems.
@@ -113,8 +114,11 @@ impl<'a> Obj<'a> {
     pub(crate) fn field(&self, key: &str) -> Field<'a> {
         // A present field names itself with the body's own key.
         let (key, value) = match self.map.get_key_value(key) {
-            Some((k, v)) => (Key::Name(k.as_str()), Some(v).filter(|v| !v.is_null())),
-            None => (Key::Absent(key.into()), None),
+            Some((k, v)) => (
+                Key::Name(Cow::Borrowed(k.as_str())),
+                Some(v).filter(|v| !v.is_null()),
+            ),
+            None => (Key::Name(Cow::Owned(key.to_owned())), None),
         };
         Field {
             parent: self.at.clone(),
@@ -155,8 +159,8 @@ pub(crate) struct Field<'a> {
 /// Where a field is in its parent.
 #[derive(Debug, Clone)]
 enum Key<'a> {
-    Name(&'a str),
-    Absent(Box<str>),
+    /// The body's own key when the field is present, the asked one if not.
+    Name(Cow<'a, str>),
     Index(usize),
 }
 
@@ -171,7 +175,6 @@ impl<'a> Field<'a> {
     pub(crate) fn ptr(&self) -> String {
         match &self.key {
             Key::Name(name) => format!("{}/{}", self.parent, escape(name)),
-            Key::Absent(name) => format!("{}/{}", self.parent, escape(name)),
             Key::Index(i) => format!("{}/{i}", self.parent),
         }
     }

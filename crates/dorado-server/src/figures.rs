@@ -344,9 +344,7 @@ impl Derivation {
     /// organization is milliseconds of CPU, which an async worker should
     /// spend serving other requests.
     pub async fn report_blocking(self: Arc<Self>, q: Query) -> Result<DoraReport, ApiError> {
-        tokio::task::spawn_blocking(move || self.report(&q))
-            .await
-            .map_err(|e| ApiError::Internal(format!("the report failed: {e}")))
+        self.on_blocking_thread(move |d| d.report(&q)).await
     }
 
     /// [`Derivation::series`] on a blocking thread, as
@@ -356,9 +354,16 @@ impl Derivation {
         q: Query,
         bucket: Bucket,
     ) -> Result<Vec<SeriesBucket>, ApiError> {
-        tokio::task::spawn_blocking(move || self.series(&q, bucket))
+        self.on_blocking_thread(move |d| d.series(&q, bucket)).await
+    }
+
+    async fn on_blocking_thread<T: Send + 'static>(
+        self: Arc<Self>,
+        compute: impl FnOnce(&Derivation) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        tokio::task::spawn_blocking(move || compute(&self))
             .await
-            .map_err(|e| ApiError::Internal(format!("the series failed: {e}")))
+            .map_err(|e| ApiError::Internal(format!("computing the figures failed: {e}")))
     }
 }
 

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{all, change, changes, commit, deploy, incident, resolve, t};
+use common::{all, change, changes, commit, deploy, fixtures, incident, resolve, t};
 use dorado_core::{
     Command, DeployResult, DeploymentKind, Environment, ExternalId, IncidentCause, OrgId, OrgName,
     ServiceDirectory, ServiceId, ServiceName, Sha, ShippedCommit, Timestamp,
@@ -460,14 +460,9 @@ async fn deferred_indexes_come_back_as_the_migrations_made_them() {
 
 #[tokio::test]
 async fn a_small_import_keeps_its_indexes() {
-    for db in TestDatabase::all().await {
-        let store = db.connect().await;
-        let org = store
-            .create_org(&OrgName::parse("acme").unwrap())
-            .await
-            .unwrap();
-        let mut importer = store.importer(org.id).await.unwrap();
-        let sqlite = db.backend == dorado_store::Backend::Sqlite;
+    for f in fixtures().await {
+        let mut importer = f.store.importer(f.org).await.unwrap();
+        let sqlite = f.store.backend() == dorado_store::Backend::Sqlite;
         assert!(!importer.worth_deferring_indexes(1_000).await.unwrap());
         assert_eq!(
             importer.worth_deferring_indexes(5_000_000).await.unwrap(),

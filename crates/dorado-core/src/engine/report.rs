@@ -282,7 +282,7 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
     let length_days = (to - from) as f64 / Timestamp::MS_PER_DAY as f64;
     let [lead_median, lead_p75, lead_p90] = percentiles_in(&leads, [50, 75, 90]);
     let [recovery_median] = percentiles_in(&recoveries, [50]);
-    let count = |w: &[Window]| w.iter().map(|w| (w.end - w.start) as u64).sum::<u64>();
+    let count = |w: &[Window]| w.iter().map(|w| w.len() as u64).sum::<u64>();
     let restore = time_to_restore(parts, scope, from, to);
     Metrics {
         deployment_frequency: DeploymentFrequency {

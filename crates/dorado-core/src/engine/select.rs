@@ -163,7 +163,7 @@ impl<'a> Window<'a> {
         }
     }
 
-    fn len(&self) -> usize {
+    pub fn len(&self) -> usize {
         self.end - self.start
     }
 

@@ -36,6 +36,9 @@ const COMMIT_AFTER: Duration = Duration::from_secs(6);
 /// to defer indexes.
 const BYTES_PER_LINE: u64 = 256;
 
+/// What an import that fails says beside the store's error.
+const STOPPED: &str = "the import stopped; the chunks committed before are kept";
+
 /// One chunk as the reader hands it over.
 struct Batch {
     chunk: ImportChunk,
@@ -124,10 +127,7 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     drop(batches);
     // Commits, and builds the indexes deferred, on every way out.
     progress.set_message("building indexes");
-    let finished = importer
-        .finish()
-        .await
-        .context("the import stopped; the chunks committed before are kept");
+    let finished = importer.finish().await.context(STOPPED);
     if result.is_ok() {
         result = finished;
     }
@@ -172,10 +172,7 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
 }
 
 async fn commit(importer: &mut Importer) -> anyhow::Result<()> {
-    importer
-        .commit()
-        .await
-        .context("the import stopped; the chunks committed before are kept")
+    importer.commit().await.context(STOPPED)
 }
 
 async fn write(
@@ -192,10 +189,7 @@ async fn write(
         numbers.push(batch.numbers);
         read = batch.read;
     }
-    let done = importer
-        .write(chunks)
-        .await
-        .context("the import stopped; the chunks committed before are kept")?;
+    let done = importer.write(chunks).await.context(STOPPED)?;
     for (chunk, numbers) in done.into_iter().zip(numbers) {
         summary.imported += chunk.imported;
         summary.refuse(
