@@ -115,7 +115,12 @@ pub(crate) async fn list(
             ))
         })
         .collect::<Result<Vec<(ChangeRecord, i64, i64)>, StoreError>>()?;
-    let mut parents = parents_of(conn, org, items.iter().map(|(c, _, _)| &c.sha)).await?;
+    let mut parents = parents_of(
+        conn,
+        org,
+        items.iter().map(|(c, _, _)| (&c.repo_key, &c.sha)),
+    )
+    .await?;
     for (c, _, _) in &mut items {
         let key = (c.repo_key.as_str().to_owned(), c.sha.as_str().to_owned());
         c.parents = parents.remove(&key).unwrap_or_default();
@@ -123,23 +128,34 @@ pub(crate) async fn list(
     Ok(paging.page(items))
 }
 
-/// The parents of a page of changes, in one query, by (repo_key, sha).
-async fn parents_of(
+/// The parents of a page of changes, in one query, by (repo_key, sha): the
+/// unique key of the parents' rows, so one probe per change (issue 3: no
+/// index of parents by sha alone is kept).
+async fn parents_of<'a>(
     conn: &mut AnyConnection,
     org: OrgId,
-    shas: impl Iterator<Item = &Sha>,
+    changes: impl Iterator<Item = (&'a RepoKey, &'a Sha)>,
 ) -> Result<HashMap<(String, String), Vec<Sha>>, StoreError> {
-    let mut shas: Vec<&str> = shas.map(Sha::as_str).collect();
-    shas.sort_unstable();
-    shas.dedup();
+    let mut keys: Vec<(&str, &str)> = changes.map(|(r, s)| (r.as_str(), s.as_str())).collect();
+    keys.sort_unstable();
+    keys.dedup();
     let mut out: HashMap<(String, String), Vec<Sha>> = HashMap::new();
-    if shas.is_empty() {
+    if keys.is_empty() {
         return Ok(out);
     }
-    let mut sql = Sql::new("SELECT repo_key, sha, parent_sha FROM change_parents WHERE org_id = ");
-    sql.bind(Arg::Int(org.0)).push(" AND sha IN (");
-    sql.bind_list(shas.iter().map(|s| Arg::Text((*s).to_owned())))
-        .push(") ORDER BY ord, id");
+    // A VALUES list joined to the unique index, as the import looks up
+    // deployments: both backends name its columns column1 and column2.
+    let mut sql = Sql::new("SELECT p.repo_key, p.sha, p.parent_sha FROM (VALUES ");
+    for (i, (repo_key, sha)) in keys.iter().enumerate() {
+        sql.push(if i > 0 { ", (" } else { "(" })
+            .bind(Arg::Text((*repo_key).to_owned()))
+            .push(", ")
+            .bind(Arg::Text((*sha).to_owned()))
+            .push(")");
+    }
+    sql.push(") AS k JOIN change_parents p ON p.org_id = ")
+        .bind(Arg::Int(org.0))
+        .push(" AND p.repo_key = k.column1 AND p.sha = k.column2 ORDER BY p.ord, p.id");
     for row in sql.fetch_all(conn).await? {
         let key = (row.try_get("repo_key")?, row.try_get("sha")?);
         let parent: String = row.try_get("parent_sha")?;

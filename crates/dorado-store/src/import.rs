@@ -191,23 +191,14 @@ async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 /// schema reads the same after a rebuild). A large import into SQLite
 /// drops them and builds them again at the end ([`Importer::defer_indexes`]):
 /// one sort per index instead of millions of inserts at random places of
-/// it (a commit's sha lands anywhere in `change_parents_sha`, a service's
-/// year anywhere in the time indexes). Kept: the unique indexes (the
+/// it (a service's year lands all over the time indexes). Kept: the unique indexes (the
 /// upserts and lookups probe them), `deployment_commits_deployment` (a
 /// replaced deployment's commits are deleted through it; its new rows come
 /// in id order, at its end) and the small tables' indexes.
-pub(crate) const DEFERRED_INDEXES: [(&str, &str); 6] = [
+pub(crate) const DEFERRED_INDEXES: [(&str, &str); 4] = [
     (
         "changes_org_time",
         "CREATE INDEX IF NOT EXISTS changes_org_time ON changes (org_id, occurred_at, id)",
-    ),
-    (
-        "change_parents_sha",
-        "CREATE INDEX IF NOT EXISTS change_parents_sha ON change_parents (org_id, sha)",
-    ),
-    (
-        "deployment_commits_sha",
-        "CREATE INDEX IF NOT EXISTS deployment_commits_sha ON deployment_commits (repo_key, sha)",
     ),
     (
         "deployments_org_time",

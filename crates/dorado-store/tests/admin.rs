@@ -316,3 +316,38 @@ async fn a_write_behind_another_writers_lock_is_busy_not_a_fault() {
     sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
     assert_eq!(store.find_org("initech").await.unwrap(), None);
 }
+
+/// Issue 3: a new SQLite database is made with 16 KiB pages (a bulk import
+/// writes a quarter as many), and the sha indexes nothing reads are gone
+/// from both backends.
+#[tokio::test]
+async fn a_new_database_has_large_pages_and_no_sha_indexes() {
+    use sqlx::Connection;
+    for db in TestDatabase::all().await {
+        db.connect().await.close().await;
+        let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+        let sqlite = db.url.starts_with("sqlite:");
+        let indexes = if sqlite {
+            let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+            assert_eq!(page_size, 16_384);
+            "SELECT name FROM sqlite_master WHERE type = 'index'"
+        } else {
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE schemaname = current_schema()"
+        };
+        let indexes: Vec<String> = sqlx::query_scalar(indexes)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        assert!(
+            indexes.iter().any(|n| n == "changes_org_time"),
+            "{indexes:?}"
+        );
+        for gone in ["change_parents_sha", "deployment_commits_sha"] {
+            assert!(!indexes.iter().any(|n| n == gone), "{gone}: {indexes:?}");
+        }
+        conn.close().await.unwrap();
+    }
+}
