@@ -395,3 +395,52 @@ async fn reindex_rebuilds_the_same_rows() {
         s.close().await;
     }
 }
+
+/// Issue 3: parents are read by (repository, sha), their unique key, now
+/// that no index by sha alone is kept: a sha that two repositories share
+/// gets each its own parents, a merge's in the order given.
+#[tokio::test]
+async fn parents_are_found_by_repository_and_sha() {
+    for f in fixtures().await {
+        let (s, name) = (&f.store, f.name());
+        ingest(
+            s,
+            f.org,
+            vec![
+                changes(
+                    "github.com/acme/shop",
+                    vec![change(
+                        "ab12",
+                        &["cd34", "0f56"],
+                        Some("2024-01-02T00:00:00Z"),
+                    )],
+                ),
+                changes(
+                    "github.com/acme/fork",
+                    vec![change("ab12", &["9e78"], Some("2024-01-01T00:00:00Z"))],
+                ),
+            ],
+        )
+        .await;
+        let page = s.list_changes(f.org, &all(0)).await.unwrap();
+        let got: Vec<(String, Vec<String>)> = page
+            .items
+            .iter()
+            .map(|c| {
+                let parents = c.parents.iter().map(|p| p.to_string()).collect();
+                (c.repo_key.to_string(), parents)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "github.com/acme/shop".to_owned(),
+                    vec!["cd34".to_owned(), "0f56".to_owned()]
+                ),
+                ("github.com/acme/fork".to_owned(), vec!["9e78".to_owned()]),
+            ],
+            "{name}"
+        );
+    }
+}
