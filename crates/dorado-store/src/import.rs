@@ -122,11 +122,11 @@ const SQLITE_PRAGMAS: [&str; 5] = [
     "PRAGMA wal_autocheckpoint = 0",
 ];
 
-/// WAL pages (16 KiB in a database Dorado made, so 1.6 GB) above which the importer lets the checkpoint catch up
-/// before its next transaction, so that this one starts the WAL over: the
-/// WAL of an import stays around this size instead of growing with it. A
-/// page that transaction after transaction rewrites is copied once per
-/// round, not each time.
+/// WAL pages (16 KiB in a database Dorado made, so 1.6 GB) above which the
+/// importer lets the checkpoint catch up before its next transaction, so
+/// that this one starts the WAL over: the WAL of an import stays around
+/// this size instead of growing with it. A page that transaction after
+/// transaction rewrites is copied once per round, not each time.
 const WAL_ROUND_PAGES: i64 = 100_000;
 
 /// Checkpoints of an import's WAL into the database file, on another
@@ -191,10 +191,11 @@ async fn checkpoint(conn: &mut AnyConnection) -> Result<i64, StoreError> {
 /// schema reads the same after a rebuild). A large import into SQLite
 /// drops them and builds them again at the end ([`Importer::defer_indexes`]):
 /// one sort per index instead of millions of inserts at random places of
-/// it (a service's year lands all over the time indexes). Kept: the unique indexes (the
-/// upserts and lookups probe them), `deployment_commits_deployment` (a
-/// replaced deployment's commits are deleted through it; its new rows come
-/// in id order, at its end) and the small tables' indexes.
+/// it (a service's year lands all over the time indexes). Kept: the unique
+/// indexes (the upserts and lookups probe them),
+/// `deployment_commits_deployment` (a replaced deployment's commits are
+/// deleted through it; its new rows come in id order, at its end) and the
+/// small tables' indexes.
 pub(crate) const DEFERRED_INDEXES: [(&str, &str); 4] = [
     (
         "changes_org_time",
@@ -226,12 +227,10 @@ const DEFER_MAX_STORED_PER_LINE: u64 = 4;
 /// say), each in its own transaction. Run when a store opens: quick when
 /// none is missing (a look at the schema).
 pub(crate) async fn restore_indexes(pool: &AnyPool) -> Result<(), StoreError> {
-    let present: Vec<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN
-             ('changes', 'change_parents', 'deployment_commits', 'deployments')",
-    )
-    .fetch_all(pool)
-    .await?;
+    let present: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'index'")
+            .fetch_all(pool)
+            .await?;
     for (name, create) in DEFERRED_INDEXES {
         if !present.iter().any(|p| p == name) {
             sqlx::query(create).execute(pool).await?;

@@ -5,7 +5,7 @@ mod common;
 use common::{fixtures, t};
 use dorado_core::{Email, OrgName, ServiceName, Timestamp, TokenId, TokenScope, TokenScopes};
 use dorado_store::testing::TestDatabase;
-use dorado_store::{Store, StoreError};
+use dorado_store::{Backend, Store, StoreError};
 use sqlx::Row;
 
 #[tokio::test]
@@ -326,8 +326,7 @@ async fn a_new_database_has_large_pages_and_no_sha_indexes() {
     for db in TestDatabase::all().await {
         db.connect().await.close().await;
         let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
-        let sqlite = db.url.starts_with("sqlite:");
-        let indexes = if sqlite {
+        let indexes = if db.backend == Backend::Sqlite {
             let page_size: i64 = sqlx::query_scalar("PRAGMA page_size")
                 .fetch_one(&mut conn)
                 .await

@@ -230,7 +230,7 @@ fn metrics(parts: &[&Derived], scope: Scope, from: i64, to: i64, benchmark: Benc
             // Every row, in order: searched directly, a cache miss fewer
             // at each step than through the positions.
             Scope::Organization => {
-                let (lo, hi) = bounds(d.rows.len(), from, to, |i| d.rows[i].at);
+                let (lo, hi) = bounds(&d.rows, from, to, |r| r.at);
                 &d.all_rows[lo..hi]
             }
             Scope::Service(s) => between(
@@ -405,37 +405,28 @@ fn distinct_days(mut days: Vec<i64>, from: i64, to: i64) -> Vec<i64> {
 
 /// The part of `positions` (sorted by `at`) with `from <= at < to`.
 fn between(positions: &[u32], from: i64, to: i64, at: impl Fn(u32) -> i64) -> &[u32] {
-    let (lo, hi) = bounds(positions.len(), from, to, |i| at(positions[i]));
+    let (lo, hi) = bounds(positions, from, to, |&p| at(p));
     &positions[lo..hi]
 }
 
-/// The indices `lo..hi` of `0..len` (sorted by `at`) with `from <= at < to`.
+/// The indices `lo..hi` of `items` (sorted by `at`) with `from <= at < to`.
 ///
 /// An organization's report searches a thousand parts, each search a walk
 /// of cache misses; a window that starts before a part's first row or ends
 /// after its last (every window ending now) needs no search at that end.
-fn bounds(len: usize, from: i64, to: i64, at: impl Fn(usize) -> i64) -> (usize, usize) {
-    if len == 0 {
+fn bounds<T>(items: &[T], from: i64, to: i64, at: impl Fn(&T) -> i64) -> (usize, usize) {
+    let (Some(first), Some(last)) = (items.first(), items.last()) else {
         return (0, 0);
-    }
-    // The first index whose time is `t` or later.
-    let first_from = |t: i64| {
-        let (mut lo, mut hi) = (0, len);
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if at(mid) < t {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
     };
-    let lo = if at(0) >= from { 0 } else { first_from(from) };
-    let hi = if at(len - 1) < to {
-        len
+    let lo = if at(first) >= from {
+        0
     } else {
-        first_from(to)
+        items.partition_point(|x| at(x) < from)
+    };
+    let hi = if at(last) < to {
+        items.len()
+    } else {
+        items.partition_point(|x| at(x) < to)
     };
     (lo, hi.max(lo))
 }
@@ -462,7 +453,7 @@ mod tests {
     #[test]
     fn bounds_are_those_of_a_search_at_either_end() {
         let at = [10i64, 20, 20, 30];
-        let b = |from, to| bounds(at.len(), from, to, |i| at[i]);
+        let b = |from, to| bounds(&at, from, to, |&t| t);
         assert_eq!(b(0, 100), (0, 4));
         assert_eq!(b(10, 30), (0, 3));
         assert_eq!(b(11, 31), (1, 4));
@@ -471,6 +462,6 @@ mod tests {
         assert_eq!(b(40, 50), (4, 4));
         assert_eq!(b(0, 5), (0, 0));
         assert_eq!(b(30, 10), (3, 3));
-        assert_eq!(bounds(0, 0, 10, |_| 0), (0, 0));
+        assert_eq!(bounds(&[] as &[i64], 0, 10, |&t| t), (0, 0));
     }
 }
