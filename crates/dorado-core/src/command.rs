@@ -61,21 +61,40 @@ impl std::fmt::Display for ServiceRef {
 
 /// The services of one organization, handed to a dialect so that it can
 /// turn names into ids (and name the offending field) without touching the
-/// database.
+/// database. It also holds the aliases by which native sources know a
+/// service (a repository, a PagerDuty service id or name, a CDEvents subject).
 #[derive(Debug, Clone, Default)]
 pub struct ServiceDirectory {
     by_id: HashMap<ServiceId, ServiceName>,
     by_name: HashMap<ServiceName, ServiceId>,
+    /// Lower-cased names, for the tools that match a repository's last
+    /// segment or a vendor service's name in any case.
+    by_folded_name: HashMap<String, ServiceId>,
+    /// Keyed by [`crate::source::alias_key`].
+    by_alias: HashMap<String, ServiceId>,
 }
 
 impl ServiceDirectory {
     pub fn new(services: impl IntoIterator<Item = (ServiceId, ServiceName)>) -> Self {
         let mut dir = Self::default();
+        let mut services: Vec<_> = services.into_iter().collect();
+        // The oldest service wins a name that differs only by case.
+        services.sort_by_key(|(id, _)| *id);
         for (id, name) in services {
+            dir.by_folded_name
+                .entry(name.as_str().to_lowercase())
+                .or_insert(id);
             dir.by_name.insert(name.clone(), id);
             dir.by_id.insert(id, name);
         }
         dir
+    }
+
+    /// Adds an alias (already normalized by `alias_key`) of a known service.
+    pub fn add_alias(&mut self, key: String, service: ServiceId) {
+        if self.by_id.contains_key(&service) {
+            self.by_alias.insert(key, service);
+        }
     }
 
     pub fn resolve(&self, r: &ServiceRef) -> Option<ServiceId> {
@@ -87,6 +106,31 @@ impl ServiceDirectory {
 
     pub fn name(&self, id: ServiceId) -> Option<&ServiceName> {
         self.by_id.get(&id)
+    }
+
+    /// The service of a repository, as api.md says: by an alias, else by a
+    /// name equal (in any case) to the repository's last path segment.
+    pub fn for_repo(&self, repo: &RepoKey) -> Option<ServiceId> {
+        self.by_alias.get(repo.as_str()).copied().or_else(|| {
+            let last = repo.as_str().rsplit('/').next().unwrap_or_default();
+            self.by_folded_name.get(last).copied()
+        })
+    }
+
+    /// The service a tool names by its own id or name (a PagerDuty
+    /// service, a CDEvents subject): an alias of either, else the name.
+    pub fn for_vendor(&self, names: &[&str]) -> Option<ServiceId> {
+        let keys: Vec<String> = names
+            .iter()
+            .filter_map(|n| crate::source::alias_key(n).ok())
+            .collect();
+        keys.iter()
+            .find_map(|k| self.by_alias.get(k).copied())
+            .or_else(|| {
+                names
+                    .iter()
+                    .find_map(|n| self.by_folded_name.get(&n.trim().to_lowercase()).copied())
+            })
     }
 }
 
@@ -162,11 +206,19 @@ pub struct DeploymentWrite {
     /// A lead time the sender measured itself (Allstacks' `lead_time`
     /// optional field), used when the deployment ships no known commit.
     pub lead_time_seconds: Option<i64>,
-    /// Which dialect created it: `native`, `events`, `devlake`, `allstacks`.
+    /// Which dialect created it: `native`, `events`, `devlake`, `allstacks`,
+    /// or a native source's kind (`github`, ...).
     pub source: String,
     /// What the dialect keeps beyond the domain fields (Allstacks job
     /// fields, DevLake names and refs), shown back to the sender as is.
     pub attributes: serde_json::Value,
+    /// When the state this write reports was reached, for tools that send
+    /// one object's states as separate events that may arrive in any
+    /// order (GitHub deployment statuses, GitLab deployment hooks): a
+    /// stored deployment whose state is later is left as it is. `None`
+    /// (the APIs, the scripted dialects) always replaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_at: Option<Timestamp>,
 }
 
 /// One repository's commits, in any order.
@@ -187,6 +239,24 @@ pub struct ChangeWrite {
     pub authored_at: Option<Timestamp>,
     pub author: Option<String>,
     pub message: Option<String>,
+    /// The pull or merge request this commit merged, when a tool says so:
+    /// its lead time runs from the request, so that squash and rebase
+    /// merges do not shorten it (semantics.md, "Sources of data").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<MergedRequest>,
+}
+
+/// A pull or merge request, as its merge commit remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergedRequest {
+    pub opened_at: Timestamp,
+    /// The request's last commit; with `base` or `commits`, the engine
+    /// finds the request's own commits among the known ones.
+    pub head: Option<Sha>,
+    /// Where the request branched off: the walk from `head` stops there.
+    pub base: Option<Sha>,
+    /// How many commits the request had (GitHub says so).
+    pub commits: Option<u32>,
 }
 
 /// What caused an incident, when the sender names it.
@@ -218,6 +288,27 @@ pub struct IncidentWrite {
     pub is_incident: bool,
     pub source: String,
     pub attributes: serde_json::Value,
+    /// How this write's times combine with the stored incident's.
+    #[serde(default)]
+    pub times: IncidentTimes,
+    /// When it was opened again after a resolution (vendor sources).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reopened_at: Option<Timestamp>,
+}
+
+/// How an incident write's times combine with what is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IncidentTimes {
+    /// The APIs and scripted dialects: a time given replaces the stored one.
+    #[default]
+    Replace,
+    /// Vendor sources report each step of an incident's life as its own
+    /// event, in any order: the start is the earliest start, the resolution
+    /// the latest resolution, and the incident is open while its latest
+    /// reopening is not earlier than its latest resolution (semantics.md:
+    /// time to restore runs from the first start to the last resolution).
+    Lifecycle,
 }
 
 /// Resolves an incident by key.

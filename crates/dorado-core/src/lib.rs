@@ -11,15 +11,18 @@ pub mod id;
 pub mod instant;
 pub mod name;
 pub mod pipeline;
+pub mod source;
 pub mod token;
 
 pub use command::{
     ChangeBatch, ChangeWrite, Command, DeployedCommit, DeploymentKind, DeploymentWrite,
-    IncidentCause, IncidentResolve, IncidentWrite, ServiceDirectory, ServiceRef, ShippedCommit,
+    IncidentCause, IncidentResolve, IncidentTimes, IncidentWrite, MergedRequest, ServiceDirectory,
+    ServiceRef, ShippedCommit,
 };
 pub use entity::{DeployResult, Scope};
 pub use error::{FieldError, ValidationError};
 pub use id::{DeliveryId, DeploymentId, IncidentId, OrgId, ServiceId, TokenId, UserId};
 pub use instant::Timestamp;
 pub use name::{Email, Environment, ExternalId, IncidentKey, OrgName, RepoKey, ServiceName, Sha};
+pub use source::SourceKind;
 pub use token::{TokenScope, TokenScopes};

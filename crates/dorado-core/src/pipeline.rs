@@ -162,6 +162,7 @@ pub fn deployment_of(finish: &PipelineFinish, tasks: &[TaskWrite]) -> Option<Dep
             "tasks": tasks.len(),
             "deployment_tasks": deploys.len(),
         }),
+        state_at: None,
     })
 }
 

@@ -112,6 +112,7 @@ pub(crate) fn job(body: &Value, ctx: &Context, errs: &mut Errors) -> Option<Vec<
         lead_time_seconds: lead_time,
         source: SOURCE.into(),
         attributes: attrs.into_value(),
+        state_at: None,
     })])
 }
 

@@ -90,6 +90,7 @@ pub(crate) fn deployment(body: &Value, ctx: &Context, errs: &mut Errors) -> Opti
         lead_time_seconds: None,
         source: SOURCE.into(),
         attributes: attrs.into_value(),
+        state_at: None,
     })])
 }
 
@@ -186,6 +187,8 @@ pub(crate) fn issue(body: &Value, ctx: &Context, errs: &mut Errors) -> Option<Ve
         is_incident,
         source: SOURCE.into(),
         attributes: attrs.into_value(),
+        times: Default::default(),
+        reopened_at: None,
     })])
 }
 

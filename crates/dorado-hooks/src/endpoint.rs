@@ -1,6 +1,7 @@
 //! The endpoint a body was sent to, in a text form stored with each delivery
 //! so that `dorado reindex` can read the body again with the same dialect.
 
+use dorado_core::SourceKind;
 use std::fmt;
 use std::str::FromStr;
 
@@ -10,7 +11,7 @@ use std::str::FromStr;
 /// exactly: `native/deployments`, `native/changes`, `native/incidents`,
 /// `native/incidents/{key}/resolve`, `events`, `devlake/deployments`,
 /// `devlake/issues`, `devlake/issues/{key}/close`, `allstacks/cicd_job`,
-/// `import`.
+/// `import`, `sources/{id}/{kind}` and `sources/{id}/{kind}/{event}`.
 /// Keys are percent-encoded (every byte outside RFC 3986's path
 /// characters, `/` and `%` included), so a key holding `/` stays one segment.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -37,6 +38,13 @@ pub enum Endpoint {
     /// A chunk of `dorado import`: JSON lines of the event API, the lines
     /// the import accepted.
     Import,
+    /// A delivery of a native source: its id, its kind, and the event
+    /// name the tool sent in a header (empty when it sends none).
+    Source {
+        source: i64,
+        kind: SourceKind,
+        event: String,
+    },
 }
 
 impl Endpoint {
@@ -50,6 +58,7 @@ impl Endpoint {
             Self::DevlakeTask | Self::DevlakeFinish { .. } => "devlake",
             Self::AllstacksJob => "allstacks",
             Self::Import => "import",
+            Self::Source { kind, .. } => kind.as_str(),
         }
     }
 }
@@ -71,6 +80,16 @@ impl fmt::Display for Endpoint {
             }
             Self::AllstacksJob => f.write_str("allstacks/cicd_job"),
             Self::Import => f.write_str("import"),
+            Self::Source {
+                source,
+                kind,
+                event,
+            } if event.is_empty() => write!(f, "sources/{source}/{kind}"),
+            Self::Source {
+                source,
+                kind,
+                event,
+            } => write!(f, "sources/{source}/{kind}/{}", encode(event)),
         }
     }
 }
@@ -108,12 +127,34 @@ impl FromStr for Endpoint {
                     Self::DevlakeFinish {
                         pipeline: decode(p).ok_or_else(fail)?,
                     }
+                } else if let Some(rest) = s.strip_prefix("sources/") {
+                    source_endpoint(rest).ok_or_else(fail)?
                 } else {
                     return Err(fail());
                 }
             }
         })
     }
+}
+
+/// `{id}/{kind}` or `{id}/{kind}/{event}`, in canonical form only.
+fn source_endpoint(rest: &str) -> Option<Endpoint> {
+    let mut parts = rest.splitn(3, '/');
+    let id = parts.next()?;
+    let kind = SourceKind::parse(parts.next()?).ok()?;
+    let event = match parts.next() {
+        Some(e) if !e.is_empty() && !e.contains('/') => decode(e)?,
+        Some(_) => return None,
+        None => String::new(),
+    };
+    let canonical =
+        !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) && !id.starts_with('0');
+    let endpoint = Endpoint::Source {
+        source: id.parse().ok().filter(|_| canonical)?,
+        kind,
+        event,
+    };
+    (endpoint.to_string() == format!("sources/{rest}")).then_some(endpoint)
 }
 
 /// The text between `head` and `tail`, when it is one path segment.
@@ -196,6 +237,39 @@ mod tests {
         assert_eq!(Endpoint::Import.to_string(), "import");
         assert_eq!("import".parse::<Endpoint>(), Ok(Endpoint::Import));
         assert_eq!(Endpoint::Import.dialect(), "import");
+    }
+
+    #[test]
+    fn sources_round_trip() {
+        for e in [
+            Endpoint::Source {
+                source: 5,
+                kind: SourceKind::Github,
+                event: "deployment_status".into(),
+            },
+            Endpoint::Source {
+                source: 12,
+                kind: SourceKind::Pagerduty,
+                event: String::new(),
+            },
+            Endpoint::Source {
+                source: 1,
+                kind: SourceKind::Gitlab,
+                event: "Push Hook".into(),
+            },
+        ] {
+            let text = e.to_string();
+            assert_eq!(text.parse::<Endpoint>(), Ok(e.clone()), "{text}");
+        }
+        for bad in [
+            "sources/05/github",
+            "sources/x/github",
+            "sources/5/svn",
+            "sources/5/github/",
+            "sources/5/GitHub",
+        ] {
+            assert!(bad.parse::<Endpoint>().is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -81,6 +81,7 @@ mod tests {
             services: &dir,
             path_service: None,
             received_at: Timestamp::parse("2024-06-01T00:00:00Z").unwrap(),
+            source: None,
         };
         f(&ctx)
     }

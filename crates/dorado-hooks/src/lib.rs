@@ -18,6 +18,7 @@ mod events;
 mod import;
 mod json;
 mod native;
+pub mod sources;
 
 pub use endpoint::{Endpoint, ParseEndpointError};
 pub use import::{SOURCE as IMPORT_SOURCE, parse_line};
@@ -35,6 +36,9 @@ pub struct Context<'a> {
     /// "Now": the default for absent times. Stored with the delivery, so a
     /// replay defaults to the same instants.
     pub received_at: Timestamp,
+    /// The native source a delivery came through (its deploy workflows);
+    /// `None` reads it with no deploy workflows.
+    pub source: Option<&'a sources::SourceConfig>,
 }
 
 /// Why a body was refused. Nothing of a refused body is stored.
@@ -81,6 +85,7 @@ pub fn parse(endpoint: &Endpoint, ctx: &Context, body: &[u8]) -> Result<Vec<Comm
         Endpoint::AllstacksJob => allstacks::job(&read(body, OBJECT)?, ctx, &mut errs),
         // Each line is read alone, with its own line number.
         Endpoint::Import => return import::lines(ctx, body),
+        Endpoint::Source { kind, event, .. } => return sources::commands(*kind, event, ctx, body),
     };
     Ok(errs.finish(commands)?)
 }

@@ -145,6 +145,7 @@ pub(crate) fn deployment_base(
         lead_time_seconds: None,
         source: source.into(),
         attributes: json!({}),
+        state_at: None,
     })
 }
 
@@ -273,6 +274,7 @@ pub(crate) fn change(o: &Obj, errs: &mut Errors) -> Option<ChangeWrite> {
         authored_at,
         author,
         message,
+        request: None,
     })
 }
 
@@ -305,6 +307,8 @@ pub(crate) fn incident_write(
         is_incident: true,
         source: source.into(),
         attributes: json!({}),
+        times: Default::default(),
+        reopened_at: None,
     })
 }
 

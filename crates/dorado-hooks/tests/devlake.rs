@@ -334,6 +334,7 @@ fn a_devlake_body_needs_the_path_service() {
         services: &dir,
         path_service: None,
         received_at: now(),
+        source: None,
     };
     let body = include_str!("samples/devlake_002_single.json");
     match parse(&DEPLOY, &ctx, body.as_bytes()) {

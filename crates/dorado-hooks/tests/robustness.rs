@@ -59,6 +59,7 @@ fn check(endpoint: &Endpoint, body: &[u8]) {
             services: &dir,
             path_service: Some(dorado_core::ServiceId(2)),
             received_at: now(),
+            source: None,
         };
         dorado_hooks::parse(endpoint, &ctx, body)
     });

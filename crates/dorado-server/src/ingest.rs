@@ -107,6 +107,7 @@ pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError
         services: &services,
         path_service: w.path_service,
         received_at,
+        source: None,
     };
     let mut commands = match dorado_hooks::parse(&w.endpoint, &ctx, &body) {
         Ok(c) => c,

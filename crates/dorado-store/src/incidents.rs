@@ -200,6 +200,8 @@ pub(crate) async fn apply_resolve(
             is_incident: true,
             source: r.source.clone(),
             attributes: Value::Object(Default::default()),
+            times: Default::default(),
+            reopened_at: None,
         };
         let id = insert(conn, ctx, r.service, &r.key, &w, None, None).await?;
         return Ok(written(id, r.service, &r.key, true));

@@ -323,6 +323,7 @@ async fn imported_event_lines_survive_a_reindex() {
                 services: dir,
                 path_service: None,
                 received_at: at,
+                source: None,
             };
             SERVICE_LINES
                 .lines()
@@ -370,6 +371,7 @@ async fn imported_event_lines_survive_a_reindex() {
                     services,
                     path_service: None,
                     received_at: d.received_at,
+                    source: None,
                 };
                 let endpoint: Endpoint = d.route.parse().map_err(|e| format!("{e}"))?;
                 dorado_hooks::parse(&endpoint, &ctx, d.body.as_bytes()).map_err(|e| e.to_string())

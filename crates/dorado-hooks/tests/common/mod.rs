@@ -32,6 +32,7 @@ pub fn run(endpoint: &Endpoint, body: &str) -> Result<Vec<Command>, HookError> {
         services: &dir,
         path_service: Some(ServiceId(2)),
         received_at: now(),
+        source: None,
     };
     parse(endpoint, &ctx, body.as_bytes())
 }
@@ -99,6 +100,7 @@ pub fn syntax(endpoint: &Endpoint, body: &[u8]) -> (usize, usize, String) {
         services: &dir,
         path_service: Some(ServiceId(2)),
         received_at: now(),
+        source: None,
     };
     match parse(endpoint, &ctx, body) {
         Err(HookError::Syntax {

@@ -143,6 +143,7 @@ async fn stored_job(
         services: &services,
         path_service: None,
         received_at: Timestamp::now(),
+        source: None,
     };
     let commands = dorado_hooks::parse(&Endpoint::AllstacksJob, &ctx, body)?;
     let attributes = commands

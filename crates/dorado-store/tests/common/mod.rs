@@ -98,6 +98,7 @@ pub fn deploy(service: ServiceId, external_id: Option<&str>, finished: &str) -> 
         lead_time_seconds: None,
         source: "native".into(),
         attributes: serde_json::json!({}),
+        state_at: None,
     }
 }
 
@@ -109,6 +110,7 @@ pub fn change(sha: &str, parents: &[&str], committed: Option<&str>) -> ChangeWri
         authored_at: None,
         author: None,
         message: None,
+        request: None,
     }
 }
 
@@ -132,6 +134,8 @@ pub fn incident(service: Option<ServiceId>, key: &str) -> IncidentWrite {
         is_incident: true,
         source: "native".into(),
         attributes: serde_json::json!({}),
+        times: Default::default(),
+        reopened_at: None,
     }
 }
 

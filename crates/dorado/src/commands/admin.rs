@@ -270,6 +270,7 @@ async fn reindex(store: &Store, json: bool, org: Option<String>) -> anyhow::Resu
                     services,
                     path_service,
                     received_at: delivery.received_at,
+                    source: None,
                 };
                 dorado_hooks::parse(&endpoint, &ctx, delivery.body.as_bytes())
                     .map_err(|e| e.to_string())

@@ -224,6 +224,7 @@ fn read(
             services,
             path_service: None,
             received_at,
+            source: None,
         };
         let mut batch = Batch {
             chunk: ImportChunk {

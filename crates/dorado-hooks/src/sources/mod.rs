@@ -1,0 +1,189 @@
+//! Native sources (api.md, "Native sources"): the webhooks GitHub, GitLab,
+//! PagerDuty and CDEvents emitters send on their own, read into the same
+//! commands as every other dialect. Verification ([`verify`]) runs on the
+//! raw bytes before any of this.
+//!
+//! A tool sends many events Dorado does not use (a `ping`, a label change,
+//! a repository that maps to no service). Those are not errors: vendors
+//! disable hooks that keep failing, so each is answered 2xx and logged
+//! with the reason ([`Ignored`]). Only a body that cannot be what the tool
+//! sends is refused.
+
+mod cdevents;
+mod github;
+mod gitlab;
+mod pagerduty;
+pub mod verify;
+
+use crate::json::Errors;
+use crate::{Context, HookError};
+use dorado_core::{Command, RepoKey, ServiceId, SourceKind};
+use serde_json::Value;
+
+/// What a dialect needs to know of the source a delivery came through.
+#[derive(Debug, Clone, Default)]
+pub struct SourceConfig {
+    /// The names of the GitHub workflows (or GitLab pipelines) whose
+    /// completed runs are deployments.
+    pub deploy_workflows: Vec<String>,
+}
+
+impl SourceConfig {
+    /// Whether a workflow or pipeline of this name is a deployment.
+    pub fn is_deploy_workflow(&self, name: &str) -> bool {
+        let name = name.trim();
+        self.deploy_workflows
+            .iter()
+            .any(|w| w.trim().eq_ignore_ascii_case(name))
+    }
+}
+
+/// A delivery of a native source, as read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceDelivery {
+    pub outcome: SourceOutcome,
+    /// What identifies this delivery when the tool sends it again and
+    /// says so only in the body (PagerDuty's event id, a CloudEvent's
+    /// `source` and `id`); header keys are the caller's to read.
+    pub dedupe_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceOutcome {
+    Commands(Vec<Command>),
+    Ignored(Ignored),
+}
+
+/// Why a delivery stores nothing, said back to the tool and kept in the
+/// delivery log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub reason: String,
+    /// A repository or vendor service that maps to no service, so that the
+    /// set-up page can offer to map it.
+    pub unmapped: Option<Unmapped>,
+}
+
+/// Something a tool named that no service answers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unmapped {
+    /// A repository, by its normalized key (`github.com/acme/shop`).
+    Repository(String),
+    /// A tool's own service (PagerDuty service, CDEvents subject), by the
+    /// id and the name it gave.
+    Service { id: String, name: Option<String> },
+}
+
+impl Ignored {
+    pub fn because(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            unmapped: None,
+        }
+    }
+
+    pub fn repository(repo: &RepoKey) -> Self {
+        Self {
+            reason: format!(
+                "the repository {repo} maps to no service: add it as an alias of one (dorado service update --alias {repo})"
+            ),
+            unmapped: Some(Unmapped::Repository(repo.as_str().to_owned())),
+        }
+    }
+
+    pub fn vendor_service(id: &str, name: Option<&str>) -> Self {
+        let shown = match name {
+            Some(n) => format!("{n} ({id})"),
+            None => id.to_owned(),
+        };
+        Self {
+            reason: format!(
+                "the service {shown} maps to no service: add {id} as an alias of one (dorado service update --alias {id})"
+            ),
+            unmapped: Some(Unmapped::Service {
+                id: id.to_owned(),
+                name: name.map(str::to_owned),
+            }),
+        }
+    }
+}
+
+impl SourceOutcome {
+    pub fn ignored(reason: impl Into<String>) -> Self {
+        Self::Ignored(Ignored::because(reason))
+    }
+}
+
+/// The service a repository maps to, or why the delivery is ignored.
+pub(crate) fn service_of_repo(ctx: &Context, repo: &RepoKey) -> Result<ServiceId, Ignored> {
+    ctx.services
+        .for_repo(repo)
+        .ok_or_else(|| Ignored::repository(repo))
+}
+
+/// Reads a delivery of a native source. `event` is the tool's event name
+/// where it sends one in a header (GitHub's `X-GitHub-Event`, GitLab's
+/// `X-Gitlab-Event`); PagerDuty and CDEvents name it in the body.
+pub fn read(
+    kind: SourceKind,
+    event: &str,
+    config: &SourceConfig,
+    ctx: &Context,
+    body: &[u8],
+) -> Result<SourceDelivery, HookError> {
+    let mut errs = Errors::default();
+    let read = match kind {
+        SourceKind::Github => {
+            let value = crate::read(&github_json(body), OBJECT)?;
+            github::read(event, &value, config, ctx, &mut errs)
+        }
+        SourceKind::Gitlab => {
+            gitlab::read(event, &crate::read(body, OBJECT)?, config, ctx, &mut errs)
+        }
+        SourceKind::Pagerduty => pagerduty::read(&crate::read(body, OBJECT)?, ctx, &mut errs),
+        SourceKind::Cdevents => cdevents::read(&crate::read(body, CLOUDEVENTS)?, ctx, &mut errs),
+    };
+    Ok(errs.finish(read)?)
+}
+
+const OBJECT: &str = "the body is empty; expected the tool's JSON payload";
+const CLOUDEVENTS: &str =
+    "the body is empty; expected a CloudEvent, a CDEvent or a batch of CloudEvents";
+
+/// GitHub sends `application/x-www-form-urlencoded` bodies as
+/// `payload=<the JSON, percent-encoded>` when a hook is set so; the
+/// signature covers the encoded bytes, the dialect reads the JSON.
+fn github_json(body: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let trimmed = body.trim_ascii_start();
+    if !trimmed.starts_with(b"payload=") {
+        return std::borrow::Cow::Borrowed(body);
+    }
+    let payload = form_urlencoded::parse(trimmed)
+        .find(|(k, _)| k == "payload")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    std::borrow::Cow::Owned(payload.into_bytes())
+}
+
+/// Commands from a dialect's reader, for [`crate::parse`] (a reindex reads
+/// an ignored delivery as no commands).
+pub(crate) fn commands(
+    kind: SourceKind,
+    event: &str,
+    ctx: &Context,
+    body: &[u8],
+) -> Result<Vec<Command>, HookError> {
+    let config = ctx.source.cloned().unwrap_or_default();
+    Ok(match read(kind, event, &config, ctx, body)?.outcome {
+        SourceOutcome::Commands(c) => c,
+        SourceOutcome::Ignored(_) => Vec::new(),
+    })
+}
+
+/// A JSON string field of an object, trimmed, when present and not blank.
+pub(crate) fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
