@@ -33,3 +33,5 @@ id_type!(/// A person who signs in to the web pages or uses basic auth.
     UserId);
 id_type!(/// One accepted or refused request in the delivery log.
     DeliveryId);
+id_type!(/// A native source: one tool that sends its own webhooks.
+    SourceId);

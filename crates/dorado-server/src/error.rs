@@ -22,6 +22,9 @@ pub enum Flavor {
 pub enum ApiError {
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A native source's delivery whose signature or token does not hold.
+    #[error("{0}")]
+    Unsigned(String),
     #[error("{0}")]
     Forbidden(String),
     #[error("{0} not found")]
@@ -51,7 +54,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Unauthorized(_) | Self::Unsigned(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -64,7 +67,7 @@ impl ApiError {
 
     fn title(&self) -> &'static str {
         match self {
-            Self::Unauthorized(_) => "Unauthorized",
+            Self::Unauthorized(_) | Self::Unsigned(_) => "Unauthorized",
             Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "Not Found",
             Self::Conflict(_) => "Conflict",

@@ -9,9 +9,9 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use dorado_core::{Command, ServiceDirectory, ServiceId, Timestamp, TokenScope};
+use dorado_core::{Command, ServiceDirectory, ServiceId, SourceId, Timestamp, TokenScope};
 use dorado_hooks::{Context, Endpoint};
-use dorado_store::{Ingested, NewDelivery, Org, Principal};
+use dorado_store::{Ignored, Ingested, NewDelivery, Org, Principal};
 
 /// Headers that carry a sender's idempotency key, in order of preference:
 /// the standard one, then what common webhook senders use.
@@ -74,21 +74,18 @@ pub struct Write<'a> {
 pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError> {
     auth::require(w.principal, TokenScope::Ingest)?;
     let received_at = Timestamp::now();
-    let delivery = |body: String, key: Option<String>, service_id: Option<ServiceId>| NewDelivery {
-        org_id: w.org.id,
-        service_id: service_id.or(w.path_service).or(w.principal.service_id),
-        token_id: w.principal.token_id,
-        user_id: w.principal.user_id,
-        dialect: w.endpoint.dialect().to_owned(),
-        route: w.endpoint.to_string(),
-        idempotency_key: key,
-        body,
+    let arrival = Arrival {
+        org: w.org,
+        principal: Some(w.principal),
+        endpoint: &w.endpoint,
+        path_service: w.path_service,
+        source: None,
         received_at,
     };
     let body = match body_bytes(w.body, w.body_limit) {
         Ok(b) => b,
         Err(e) => {
-            refuse(state, delivery(String::new(), None, None), &e).await;
+            refuse(state, arrival.delivery(String::new(), None, None), &e).await;
             return Err(e);
         }
     };
@@ -98,7 +95,7 @@ pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError
     let key = match idempotency_key(w.headers) {
         Ok(k) => k,
         Err(e) => {
-            refuse(state, delivery(text, None, None), &e).await;
+            refuse(state, arrival.delivery(text, None, None), &e).await;
             return Err(e);
         }
     };
@@ -109,27 +106,78 @@ pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError
         received_at,
         source: None,
     };
-    let mut commands = match dorado_hooks::parse(&w.endpoint, &ctx, &body) {
+    let commands = match dorado_hooks::parse(&w.endpoint, &ctx, &body) {
         Ok(c) => c,
         Err(e) => {
             let e = ApiError::from(e);
-            refuse(state, delivery(text, key, None), &e).await;
+            refuse(state, arrival.delivery(text, key, None), &e).await;
             return Err(e);
         }
     };
-    if let Some(only) = w.principal.service_id {
+    store(state, &arrival, text, key, commands, None).await
+}
+
+/// A request that reached a writing endpoint: what its delivery records.
+pub struct Arrival<'a> {
+    pub org: &'a Org,
+    /// The token or user that sent it; a native source's signed deliveries
+    /// have none.
+    pub principal: Option<&'a Principal>,
+    pub endpoint: &'a Endpoint,
+    /// The service a path names (DevLake's connection id).
+    pub path_service: Option<ServiceId>,
+    pub source: Option<SourceId>,
+    pub received_at: Timestamp,
+}
+
+impl Arrival<'_> {
+    pub fn delivery(
+        &self,
+        body: String,
+        key: Option<String>,
+        service_id: Option<ServiceId>,
+    ) -> NewDelivery {
+        NewDelivery {
+            org_id: self.org.id,
+            service_id: service_id
+                .or(self.path_service)
+                .or(self.principal.and_then(|p| p.service_id)),
+            token_id: self.principal.and_then(|p| p.token_id),
+            user_id: self.principal.and_then(|p| p.user_id),
+            dialect: self.endpoint.dialect().to_owned(),
+            route: self.endpoint.to_string(),
+            idempotency_key: key,
+            body,
+            received_at: self.received_at,
+            source_id: self.source,
+            ignored: None,
+        }
+    }
+}
+
+/// Stores a read body's commands with its delivery, in one transaction, or
+/// logs why the store refused them. `ignored`: an accepted delivery that
+/// stores nothing, and why.
+pub async fn store(
+    state: &AppState,
+    arrival: &Arrival<'_>,
+    text: String,
+    key: Option<String>,
+    mut commands: Vec<Command>,
+    ignored: Option<Ignored>,
+) -> Result<Ingested, ApiError> {
+    if let Some(only) = arrival.principal.and_then(|p| p.service_id) {
         confine_to_service(&mut commands, only);
     }
     let service = commands.iter().find_map(command_service);
-    match state
-        .store
-        .ingest(delivery(text.clone(), key.clone(), service), commands)
-        .await
-    {
+    let mut delivery = arrival.delivery(text, key, service);
+    delivery.ignored = ignored;
+    match state.store.ingest(delivery.clone(), commands).await {
         Ok(done) => Ok(done),
         Err(e) => {
             let e = ApiError::from(e);
-            refuse(state, delivery(text, key, service), &e).await;
+            delivery.ignored = None;
+            refuse(state, delivery, &e).await;
             Err(e)
         }
     }
@@ -173,7 +221,7 @@ fn command_service(c: &Command) -> Option<ServiceId> {
     }
 }
 
-async fn refuse(state: &AppState, delivery: NewDelivery, error: &ApiError) {
+pub async fn refuse(state: &AppState, delivery: NewDelivery, error: &ApiError) {
     let status = error.status().as_u16();
     if let Err(e) = state
         .store

@@ -3,7 +3,7 @@
 
 use crate::controllers::{
     allstacks, changes, deliveries, deployments, devlake, dora, events, health, incidents,
-    prometheus, services,
+    prometheus, services, sources,
 };
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -32,6 +32,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "events", description = "The event API: deploys and incidents, one or many at a time"),
         (name = "devlake", description = "Apache DevLake's incoming webhook, drop-in"),
         (name = "allstacks", description = "Allstacks' Custom CD webhook, drop-in"),
+        (name = "sources", description = "Native sources: GitHub, GitLab, PagerDuty and CDEvents send their own webhooks"),
         (name = "services", description = "The organization's services"),
         (name = "deliveries", description = "The log of every request received"),
         (name = "metrics", description = "The DORA figures"),
@@ -82,12 +83,16 @@ fn api_router(body_limit: usize, batch_body_limit: usize) -> OpenApiRouter<AppSt
     let batch = OpenApiRouter::new()
         .routes(routes!(events::create))
         .layer(DefaultBodyLimit::max(batch_body_limit));
+    let native_sources = OpenApiRouter::new()
+        .routes(routes!(sources::webhook))
+        .layer(DefaultBodyLimit::max(sources::BODY_LIMIT));
     let health = OpenApiRouter::new()
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(prometheus::metrics));
     single
         .merge(batch)
+        .merge(native_sources)
         .merge(health)
         .merge(devlake::router(body_limit))
         .merge(allstacks::router(body_limit))

@@ -228,6 +228,10 @@ pub struct DeliveryView {
     pub status: u16,
     /// Why it was refused.
     pub error: Option<String>,
+    /// The native source it came through.
+    pub source_id: Option<i64>,
+    /// Why it was accepted but stored nothing (an event Dorado does not use).
+    pub ignored: Option<String>,
     /// The body, verbatim.
     pub body: String,
 }
@@ -246,6 +250,8 @@ impl DeliveryView {
             accepted: d.accepted,
             status: d.status,
             error: d.error,
+            source_id: d.source_id.map(|s| s.0),
+            ignored: d.ignored,
             body: d.body,
         }
     }
@@ -353,4 +359,32 @@ pub struct WriteAnswer {
     /// Idempotency-Key (nothing new was stored).
     pub replayed: bool,
     pub written: Vec<WrittenView>,
+    /// Why nothing was stored: a native source's event that Dorado does not
+    /// use (answered 2xx all the same, so that the tool keeps its hook).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
+}
+
+impl WriteAnswer {
+    /// The answer and its status: 201 when anything was created, else 200.
+    pub fn from_ingested(done: &dorado_store::Ingested) -> (axum::http::StatusCode, Self) {
+        let written: Vec<WrittenView> = done
+            .outcome
+            .written
+            .iter()
+            .map(WrittenView::from_written)
+            .collect();
+        let status = if written.iter().any(|w| w.created) {
+            axum::http::StatusCode::CREATED
+        } else {
+            axum::http::StatusCode::OK
+        };
+        let answer = Self {
+            delivery_id: done.delivery_id.0,
+            replayed: done.replayed,
+            written,
+            ignored: done.outcome.ignored.clone(),
+        };
+        (status, answer)
+    }
 }

@@ -3,12 +3,12 @@
 use crate::cursor::Paging;
 use crate::db::{Arg, Sql, corrupt, flag, ts};
 use crate::{DeliveryRecord, ListQuery, NewDelivery, Outcome, Page, StoreError};
-use dorado_core::{DeliveryId, OrgId, ServiceId, TokenId, UserId};
+use dorado_core::{DeliveryId, OrgId, ServiceId, SourceId, TokenId, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 const COLUMNS: &str = "id, org_id, service_id, token_id, user_id, dialect, route, \
-    idempotency_key, received_at, accepted, status, error, body";
+    idempotency_key, received_at, accepted, status, error, source_id, ignored, body";
 
 /// An accepted delivery found by its idempotency key.
 pub(crate) struct Earlier {
@@ -52,10 +52,13 @@ pub(crate) async fn insert(
     error: Option<&str>,
 ) -> Result<DeliveryId, StoreError> {
     let accepted = error.is_none();
+    let ignored = d.ignored.as_ref().filter(|_| accepted);
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO deliveries (org_id, service_id, token_id, user_id, dialect, route,
-             idempotency_key, body_sha256, body, received_at, accepted, status, error)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+             idempotency_key, body_sha256, body, received_at, accepted, status, error,
+             source_id, ignored, unmapped)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+         RETURNING id",
     )
     .bind(d.org_id.0)
     .bind(d.service_id.map(|s| s.0))
@@ -70,6 +73,9 @@ pub(crate) async fn insert(
     .bind(i16::from(accepted))
     .bind(i32::from(status))
     .bind(error)
+    .bind(d.source_id.map(|s| s.0))
+    .bind(ignored.map(|i| i.reason.as_str()))
+    .bind(ignored.and_then(|i| i.unmapped.as_deref()))
     .fetch_one(&mut *conn)
     .await?;
     Ok(DeliveryId(id))
@@ -104,6 +110,8 @@ fn record_from(row: &AnyRow) -> Result<DeliveryRecord, StoreError> {
         accepted: flag(row, "accepted")?,
         status: u16::try_from(status).map_err(|_| corrupt(format!("status = {status}")))?,
         error: row.try_get("error")?,
+        source_id: row.try_get::<Option<i64>, _>("source_id")?.map(SourceId),
+        ignored: row.try_get("ignored")?,
         body: row.try_get("body")?,
     })
 }
@@ -148,6 +156,26 @@ pub(crate) async fn accepted_after(
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(org.0)
         .bind(after.0)
+        .bind(limit)
+        .fetch_all(&mut *conn)
+        .await?;
+    rows.iter().map(record_from).collect()
+}
+
+/// A native source's latest deliveries, newest first (its set-up page).
+pub(crate) async fn recent_of_source(
+    conn: &mut AnyConnection,
+    org: OrgId,
+    source: SourceId,
+    limit: i64,
+) -> Result<Vec<DeliveryRecord>, StoreError> {
+    let sql = format!(
+        "SELECT {COLUMNS} FROM deliveries WHERE org_id = $1 AND source_id = $2
+         ORDER BY received_at DESC, id DESC LIMIT $3"
+    );
+    let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(org.0)
+        .bind(source.0)
         .bind(limit)
         .fetch_all(&mut *conn)
         .await?;

@@ -21,6 +21,7 @@ mod model;
 mod orgs;
 mod pipelines;
 mod reindex;
+mod sources;
 mod store;
 mod tokens;
 mod users;

@@ -3,7 +3,7 @@
 use dorado_core::{
     DeliveryId, DeployResult, DeployedCommit, DeploymentId, DeploymentKind, Email, Environment,
     ExternalId, IncidentCause, IncidentId, IncidentKey, OrgId, OrgName, RepoKey, ServiceId,
-    ServiceName, Sha, ShippedCommit, Timestamp, TokenId, TokenScopes, UserId,
+    ServiceName, Sha, ShippedCommit, SourceId, SourceKind, Timestamp, TokenId, TokenScopes, UserId,
 };
 use serde::Serialize;
 
@@ -30,6 +30,42 @@ pub struct Service {
     pub org_id: OrgId,
     pub name: ServiceName,
     pub created_at: Timestamp,
+    /// Names by which native sources know it (api.md, `--alias`).
+    pub aliases: Vec<String>,
+}
+
+/// A native source as listed: never its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Source {
+    pub id: SourceId,
+    pub org_id: OrgId,
+    pub kind: SourceKind,
+    pub name: String,
+    /// GitHub workflows (GitLab pipelines) whose runs are deployments.
+    pub deploy_workflows: Vec<String>,
+    /// False for a PagerDuty source whose signing secret was not given yet
+    /// (and for CDEvents, whose senders use ingest tokens).
+    pub has_secret: bool,
+    /// Until when the secret rotated out last is still accepted.
+    pub previous_secret_until: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub last_accepted_at: Option<Timestamp>,
+    pub last_refused_at: Option<Timestamp>,
+}
+
+/// A source just created or rotated: the only moment its secret is shown.
+#[derive(Debug, Clone)]
+pub struct NewSource {
+    pub source: Source,
+    pub secret: Option<String>,
+}
+
+/// A repository or vendor service a source named that maps to no service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnmappedName {
+    pub name: String,
+    pub deliveries: i64,
+    pub last_seen: Timestamp,
 }
 
 /// A token as listed: never its secret.
@@ -92,6 +128,19 @@ pub struct NewDelivery {
     /// The body, verbatim.
     pub body: String,
     pub received_at: Timestamp,
+    /// The native source it came through.
+    pub source_id: Option<SourceId>,
+    /// Why an accepted delivery stores nothing (an event Dorado does not
+    /// use), and what it named that maps to no service.
+    pub ignored: Option<Ignored>,
+}
+
+/// An accepted delivery that stores nothing, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignored {
+    pub reason: String,
+    /// A repository key or a vendor service id that maps to no service.
+    pub unmapped: Option<String>,
 }
 
 /// The answer to an accepted write.
@@ -109,6 +158,9 @@ pub struct Ingested {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub written: Vec<Written>,
+    /// Why nothing was written, for a delivery that was ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -161,6 +213,10 @@ pub struct DeliveryRecord {
     pub status: u16,
     /// Why it was refused.
     pub error: Option<String>,
+    /// The native source it came through.
+    pub source_id: Option<SourceId>,
+    /// Why it was accepted but stored nothing.
+    pub ignored: Option<String>,
     pub body: String,
 }
 

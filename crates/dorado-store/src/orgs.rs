@@ -25,6 +25,7 @@ fn service_from(row: &AnyRow) -> Result<Service, StoreError> {
         org_id: OrgId(row.try_get("org_id")?),
         name: ServiceName::from_trusted(row.try_get::<String, _>("name")?),
         created_at: ts(row, "created_at")?,
+        aliases: Vec::new(),
     })
 }
 
@@ -143,7 +144,14 @@ pub(crate) async fn list_services(pool: &AnyPool, org: OrgId) -> Result<Vec<Serv
     .bind(org.0)
     .fetch_all(pool)
     .await?;
-    rows.iter().map(service_from).collect()
+    let mut services = rows.iter().map(service_from).collect::<Result<Vec<_>, _>>()?;
+    let mut conn = pool.acquire().await?;
+    for (service, alias, _) in crate::sources::aliases(&mut conn, org).await? {
+        if let Some(s) = services.iter_mut().find(|s| s.id == service) {
+            s.aliases.push(alias);
+        }
+    }
+    Ok(services)
 }
 
 pub(crate) async fn service_by_id(
@@ -172,7 +180,11 @@ pub(crate) async fn service_directory(
             Ok((ServiceId(r.try_get("id")?), ServiceName::from_trusted(name)))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(ServiceDirectory::new(services))
+    let mut dir = ServiceDirectory::new(services);
+    for (service, _, key) in crate::sources::aliases(conn, org).await? {
+        dir.add_alias(key, service);
+    }
+    Ok(dir)
 }
 
 /// Whether the service belongs to the organization: commands carry ids that

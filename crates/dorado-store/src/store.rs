@@ -4,13 +4,15 @@
 use crate::writer::Writer;
 use crate::{
     Backend, ChangeRecord, DeliveryRecord, DeploymentRecord, IncidentRecord, Ingested, ListQuery,
-    NewDelivery, NewToken, Org, Page, Principal, ReindexReport, Service, StoreError, TokenInfo,
-    User,
+    NewDelivery, NewSource, NewToken, Org, Page, Principal, ReindexReport, Service, Source,
+    StoreError, TokenInfo, UnmappedName, User,
 };
-use crate::{changes, db, deliveries, deployments, incidents, orgs, reindex, tokens, users};
+use crate::{
+    changes, db, deliveries, deployments, incidents, orgs, reindex, sources, tokens, users,
+};
 use dorado_core::{
-    Command, Email, OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, Timestamp, TokenId,
-    TokenScopes,
+    Command, Email, OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, SourceId,
+    SourceKind, Timestamp, TokenId, TokenScopes,
 };
 use sqlx::AnyPool;
 use std::sync::Arc;
@@ -119,6 +121,105 @@ impl Store {
     pub async fn service_directory(&self, org: OrgId) -> Result<ServiceDirectory, StoreError> {
         let mut conn = self.pool().acquire().await?;
         orgs::service_directory(&mut conn, org).await
+    }
+
+    /// Adds and removes names by which native sources know the service;
+    /// answers the service with its aliases. `Conflict` when an alias is
+    /// another service's.
+    pub async fn update_aliases(
+        &self,
+        org: OrgId,
+        service: ServiceId,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Service, StoreError> {
+        let _write = self.inner.write_lock.lock().await;
+        for alias in remove {
+            sources::remove_alias(self.pool(), org, service, alias).await?;
+        }
+        for alias in add {
+            sources::add_alias(self.pool(), org, service, alias).await?;
+        }
+        self.list_services(org)
+            .await?
+            .into_iter()
+            .find(|s| s.id == service)
+            .ok_or_else(|| StoreError::NotFound(format!("service {service}")))
+    }
+
+    // --- native sources --------------------------------------------------
+
+    /// A new source and its secret (made here unless given; PagerDuty's
+    /// is made by PagerDuty and given later, CDEvents has none).
+    pub async fn create_source(
+        &self,
+        org: OrgId,
+        kind: SourceKind,
+        name: Option<&str>,
+        deploy_workflows: &[String],
+        secret: Option<String>,
+    ) -> Result<NewSource, StoreError> {
+        let _write = self.inner.write_lock.lock().await;
+        sources::create(self.pool(), org, kind, name, deploy_workflows, secret).await
+    }
+
+    pub async fn list_sources(&self, org: OrgId) -> Result<Vec<Source>, StoreError> {
+        sources::list(self.pool(), org).await
+    }
+
+    /// A source that is not deleted, by id or name.
+    pub async fn find_source(
+        &self,
+        org: OrgId,
+        id_or_name: &str,
+    ) -> Result<Option<Source>, StoreError> {
+        sources::find(self.pool(), org, id_or_name).await
+    }
+
+    /// The secrets a delivery of the source may be signed with at `now`.
+    pub async fn source_secrets(
+        &self,
+        source: SourceId,
+        now: Timestamp,
+    ) -> Result<Vec<String>, StoreError> {
+        sources::secrets(self.pool(), source, now).await
+    }
+
+    /// A new secret (made here unless given); the old one is accepted for
+    /// 24 hours more.
+    pub async fn rotate_source(
+        &self,
+        org: OrgId,
+        id: SourceId,
+        secret: Option<String>,
+    ) -> Result<NewSource, StoreError> {
+        let _write = self.inner.write_lock.lock().await;
+        sources::rotate(self.pool(), org, id, secret).await
+    }
+
+    pub async fn delete_source(&self, org: OrgId, id: SourceId) -> Result<(), StoreError> {
+        let _write = self.inner.write_lock.lock().await;
+        sources::delete(self.pool(), org, id).await
+    }
+
+    /// The source's latest deliveries, newest first, at most `limit`.
+    pub async fn recent_deliveries_of_source(
+        &self,
+        org: OrgId,
+        source: SourceId,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>, StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        deliveries::recent_of_source(&mut conn, org, source, limit).await
+    }
+
+    /// Repositories and vendor services the source named that map to no
+    /// service (some may have been mapped since).
+    pub async fn unmapped_of_source(
+        &self,
+        source: SourceId,
+    ) -> Result<Vec<UnmappedName>, StoreError> {
+        sources::unmapped(self.pool(), source).await
     }
 
     // --- tokens and users ------------------------------------------------

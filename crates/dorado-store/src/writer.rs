@@ -232,7 +232,8 @@ async fn ingest(
     }
     let id = deliveries::insert(conn, delivery, &body_sha256, 200, None).await?;
     let mut ctx = ApplyCtx::new(delivery.org_id, id, delivery.received_at, services);
-    let outcome = apply_all(conn, &mut ctx, commands).await?;
+    let mut outcome = apply_all(conn, &mut ctx, commands).await?;
+    outcome.ignored = delivery.ignored.as_ref().map(|i| i.reason.clone());
     deliveries::set_outcome(conn, id, &outcome).await?;
     let mut touched = Touched::default();
     for (command, written) in commands.iter().zip(&outcome.written) {

@@ -66,6 +66,8 @@ fn delivery(org: OrgId, endpoint: &Endpoint, body: &str, at: Timestamp) -> NewDe
         idempotency_key: None,
         body: body.into(),
         received_at: at,
+        source_id: None,
+        ignored: None,
     }
 }
 

@@ -31,6 +31,9 @@ pub enum Command {
     #[command(subcommand)]
     Service(ServiceCommand),
     /// API tokens.
+    /// Native sources: GitHub, GitLab, PagerDuty and CDEvents webhooks.
+    #[command(subcommand)]
+    Source(SourceCommand),
     #[command(subcommand)]
     Token(TokenCommand),
     /// Users of the web pages and basic auth.
@@ -130,6 +133,18 @@ pub enum ServiceCommand {
     },
     /// Prints the URL of every webhook dialect for a service, with a curl
     /// command to paste into a CI script (the token stays `$DORADO_TOKEN`).
+    /// Adds or removes the names by which native sources know a service:
+    /// a repository (`github.com/acme/checkout`), a PagerDuty service id or
+    /// name, a CDEvents subject id.
+    Update {
+        #[arg(long)]
+        org: String,
+        service: String,
+        #[arg(long = "alias")]
+        aliases: Vec<String>,
+        #[arg(long = "remove-alias")]
+        remove_aliases: Vec<String>,
+    },
     Urls {
         #[arg(long)]
         org: String,
@@ -142,6 +157,48 @@ pub enum ServiceCommand {
             default_value = "http://127.0.0.1:8080"
         )]
         base_url: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SourceCommand {
+    /// Creates a source and shows its URL and secret, this once.
+    Create {
+        #[arg(long)]
+        org: String,
+        /// github, gitlab, pagerduty or cdevents.
+        #[arg(long)]
+        kind: String,
+        /// Default: the kind (`github`, then `github-2`...).
+        #[arg(long)]
+        name: Option<String>,
+        /// A GitHub workflow (GitLab pipeline) whose completed runs are
+        /// deployments; repeat for several.
+        #[arg(long = "deploy-workflow")]
+        deploy_workflows: Vec<String>,
+        /// Read the secret from stdin instead of making one: PagerDuty
+        /// makes its own signing secret, to be given here.
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Lists the sources, never their secrets.
+    List {
+        #[arg(long)]
+        org: String,
+    },
+    /// A new secret; the old one is accepted for 24 hours more.
+    Rotate {
+        #[arg(long)]
+        org: String,
+        source: String,
+        #[arg(long)]
+        secret_stdin: bool,
+    },
+    /// Stops accepting the source's deliveries; what it sent stays.
+    Delete {
+        #[arg(long)]
+        org: String,
+        source: String,
     },
 }
 

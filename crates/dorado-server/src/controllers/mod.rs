@@ -12,12 +12,13 @@ pub mod health;
 pub mod incidents;
 pub mod prometheus;
 pub mod services;
+pub mod sources;
 
 use crate::auth;
 use crate::error::ApiError;
 use crate::ingest::{self, Write};
 use crate::state::AppState;
-use crate::views::{WriteAnswer, WrittenView};
+use crate::views::WriteAnswer;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::Query;
@@ -128,23 +129,6 @@ pub async fn native_write(
         },
     )
     .await?;
-    let written: Vec<WrittenView> = done
-        .outcome
-        .written
-        .iter()
-        .map(WrittenView::from_written)
-        .collect();
-    let status = if written.iter().any(|w| w.created) {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((
-        status,
-        Json(WriteAnswer {
-            delivery_id: done.delivery_id.0,
-            replayed: done.replayed,
-            written,
-        }),
-    ))
+    let (status, answer) = WriteAnswer::from_ingested(&done);
+    Ok((status, Json(answer)))
 }

@@ -38,7 +38,7 @@ CREATE INDEX service_aliases_service ON service_aliases (service_id);
 ALTER TABLE deliveries ADD COLUMN source_id BIGINT;
 ALTER TABLE deliveries ADD COLUMN ignored TEXT;
 ALTER TABLE deliveries ADD COLUMN unmapped TEXT;
-CREATE INDEX deliveries_source_time ON deliveries (source_id, received_at, id);
+CREATE INDEX deliveries_source ON deliveries (source_id, accepted, received_at);
 
 -- When the state a vendor reported was reached: an older state arriving
 -- late leaves a newer one as it is (GitHub deployment statuses, GitLab

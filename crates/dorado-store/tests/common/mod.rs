@@ -64,6 +64,8 @@ pub fn delivery(org: OrgId, commands: &[Command]) -> NewDelivery {
         idempotency_key: None,
         body: serde_json::to_string(commands).unwrap(),
         received_at: t("2024-06-01T00:00:00Z"),
+        source_id: None,
+        ignored: None,
     }
 }
 

@@ -6,6 +6,7 @@ use crate::duration;
 use crate::output::{emit, or_dash};
 use anyhow::{anyhow, bail};
 use dorado_core::{Email, OrgName, ServiceName, Timestamp, TokenId, TokenScopes};
+use dorado_hooks::sources::SourceConfig;
 use dorado_hooks::{Context, Endpoint};
 use dorado_store::{Org, Service, Store, TokenInfo};
 use serde_json::{Value, json};
@@ -16,6 +17,7 @@ pub async fn run(store: &Store, json: bool, command: Command) -> anyhow::Result<
         Command::Org(c) => org(store, json, c).await,
         Command::Service(c) => service(store, json, c).await,
         Command::Token(c) => token(store, json, c).await,
+        Command::Source(c) => super::sources::run(store, json, c).await,
         Command::User(c) => user(store, json, c).await,
         Command::Reindex { org } => reindex(store, json, org).await,
         Command::Serve(_) | Command::Bench(_) | Command::Report(_) | Command::Import(_) => {
@@ -29,7 +31,7 @@ fn org_json(o: &Org) -> Value {
 }
 
 fn service_json(s: &Service) -> Value {
-    json!({"id": s.id, "org_id": s.org_id, "name": s.name})
+    json!({"id": s.id, "org_id": s.org_id, "name": s.name, "aliases": s.aliases})
 }
 
 async fn org(store: &Store, json: bool, c: OrgCommand) -> anyhow::Result<()> {
@@ -100,6 +102,26 @@ async fn service(store: &Store, json: bool, c: ServiceCommand) -> anyhow::Result
                     out.push_str(&format!("\n{:>6}  {}", s.id, s.name));
                 }
                 out
+            })
+        }
+        ServiceCommand::Update {
+            org,
+            service,
+            aliases,
+            remove_aliases,
+        } => {
+            let o = find_org(store, &org).await?;
+            let s = find_service(store, &o, &service).await?;
+            let s = store
+                .update_aliases(o.id, s.id, &aliases, &remove_aliases)
+                .await?;
+            emit(json, &service_json(&s), || {
+                let aliases = if s.aliases.is_empty() {
+                    "no aliases".to_owned()
+                } else {
+                    format!("aliases {}", s.aliases.join(", "))
+                };
+                format!("service {} (id {}): {aliases}", s.name, s.id)
             })
         }
         ServiceCommand::Urls {
@@ -255,6 +277,18 @@ async fn reindex(store: &Store, json: bool, org: Option<String>) -> anyhow::Resu
     };
     let mut reports = Vec::new();
     for o in &orgs {
+        // A source's deliveries are read again with its deploy workflows.
+        let configs: std::collections::HashMap<i64, SourceConfig> = store
+            .list_sources(o.id)
+            .await?
+            .into_iter()
+            .map(|s| {
+                let config = SourceConfig {
+                    deploy_workflows: s.deploy_workflows,
+                };
+                (s.id.0, config)
+            })
+            .collect();
         let report = store
             .reindex(o.id, |delivery, services| {
                 let endpoint: Endpoint = delivery
@@ -266,11 +300,15 @@ async fn reindex(store: &Store, json: bool, org: Option<String>) -> anyhow::Resu
                 } else {
                     None
                 };
+                let source = match &endpoint {
+                    Endpoint::Source { source, .. } => configs.get(source),
+                    _ => None,
+                };
                 let ctx = Context {
                     services,
                     path_service,
                     received_at: delivery.received_at,
-                    source: None,
+                    source,
                 };
                 dorado_hooks::parse(&endpoint, &ctx, delivery.body.as_bytes())
                     .map_err(|e| e.to_string())

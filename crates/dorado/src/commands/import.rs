@@ -238,6 +238,8 @@ fn read(
                     idempotency_key: None,
                     body: String::new(),
                     received_at,
+                    source_id: None,
+                    ignored: None,
                 },
                 lines: Vec::with_capacity(chunk),
                 sealed: None,

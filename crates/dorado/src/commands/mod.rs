@@ -3,6 +3,7 @@ mod bench;
 mod import;
 mod report;
 mod serve;
+mod sources;
 mod urls;
 
 use crate::cli::{Cli, Command};
