@@ -75,6 +75,8 @@ impl Timestamp {
     /// RFC 3339 (`Z` or `+hh:mm`, any fraction), `+hhmm` offsets,
     /// `YYYY-MM-DD HH:MM:SS[.fff]` and `YYYY-MM-DDTHH:MM:SS[.fff]` without
     /// an offset (taken as UTC), and a bare date `YYYY-MM-DD` (midnight UTC).
+    /// GitLab's hooks also write the zone after a space:
+    /// `2016-08-12 15:23:28 UTC` and `2021-04-28 21:50:00 +0200`.
     pub fn parse(text: &str) -> Result<Self, TimeError> {
         let s = text.trim();
         if s.is_empty() {
@@ -86,6 +88,8 @@ impl Timestamp {
 }
 
 fn parse_offset_date_time(s: &str) -> Option<OffsetDateTime> {
+    let joined = joined_zone(s);
+    let s: &str = &joined;
     // A space between date and time, and a lower-case 't' or 'z', are
     // common enough (SQL dumps, Python's str(datetime)) to accept.
     let normalized: String = if s.len() > 10 && s.as_bytes()[10] == b' ' {
@@ -121,6 +125,20 @@ fn parse_offset_date_time(s: &str) -> Option<OffsetDateTime> {
         return Some(d.midnight().assume_offset(UtcOffset::UTC));
     }
     None
+}
+
+/// `... 15:23:28 UTC` → `... 15:23:28` (taken as UTC); `... 21:50:00 +0200`
+/// → `... 21:50:00+0200`. Only a zone after the time of day is joined.
+fn joined_zone(s: &str) -> std::borrow::Cow<'_, str> {
+    if let Some(head) = s.strip_suffix(" UTC").or_else(|| s.strip_suffix(" utc")) {
+        return head.trim_end().into();
+    }
+    match s.rfind(' ') {
+        Some(at) if at >= 16 && s[at + 1..].starts_with(['+', '-']) => {
+            format!("{}{}", &s[..at], &s[at + 1..]).into()
+        }
+        _ => s.into(),
+    }
 }
 
 /// `2020-01-01T12:00:00+0000` → `2020-01-01T12:00:00+00:00`, and `+05` →
@@ -208,6 +226,15 @@ mod tests {
         assert_eq!(p("2020-01-01T12:00:00Z"), "2020-01-01T12:00:00Z");
         assert_eq!(p("2020-01-01"), "2020-01-01T00:00:00Z");
         assert_eq!(p("2020-01-01t12:00:00z"), "2020-01-01T12:00:00Z");
+    }
+
+    #[test]
+    fn accepts_gitlab_zones_after_a_space() {
+        assert_eq!(p("2016-08-12 15:23:28 UTC"), "2016-08-12T15:23:28Z");
+        assert_eq!(p("2021-04-28 21:50:00 +0200"), "2021-04-28T19:50:00Z");
+        assert_eq!(p("2021-04-28 21:50:00 -05:00"), "2021-04-29T02:50:00Z");
+        assert!(Timestamp::parse("a -b").is_err());
+        assert!(Timestamp::parse("é UTC").is_err());
     }
 
     #[test]

@@ -235,6 +235,17 @@ impl<'a> Field<'a> {
         self.limited(s, max, errs)
     }
 
+    /// Free text from a vendor's own webhook, cut to `max` characters rather
+    /// than refused: the tools disable hooks whose deliveries keep failing,
+    /// and they allow longer titles and messages than Dorado keeps.
+    pub(crate) fn clipped(&self, max: usize, errs: &mut Errors) -> Option<String> {
+        let s = self.str(false, errs)?;
+        Some(match s.char_indices().nth(max) {
+            Some((at, _)) => s[..at].to_owned(),
+            None => s,
+        })
+    }
+
     /// Another system's id: a string, or an integer taken as its digits.
     pub(crate) fn key(&self, max: usize, errs: &mut Errors) -> Option<String> {
         let s = self.str(true, errs)?;

@@ -23,7 +23,7 @@
 
 use super::{Ignored, SourceConfig, SourceDelivery, SourceOutcome, str_at};
 use crate::Context;
-use crate::json::{Attributes, Errors, Field, MAX_LONG, MAX_SHORT, Obj, quote};
+use crate::json::{Attributes, Errors, Field, MAX_SHORT, Obj, quote};
 use crate::native::{OBJECT, all, in_order};
 use dorado_core::source::vendor_environment;
 use dorado_core::{
@@ -163,15 +163,11 @@ impl<'a> Payload<'a> {
             .filter(|_| !forced);
         let read = items
             .iter()
-            .map(|f| f.object(errs).and_then(|o| pushed(&o, errs)))
+            .map(|f| f.object(errs).and_then(|o| super::pushed_commit(&o, errs)))
             .collect();
         let mut commits = all(read)?;
         // GitHub lists a push's commits oldest first.
-        let mut parent = before;
-        for c in &mut commits {
-            c.parents.extend(parent.take());
-            parent = Some(c.sha.clone());
-        }
+        super::chain(&mut commits, before);
         let repo = repo?;
         commands(vec![Command::Changes(ChangeBatch {
             repo: repo.url,
@@ -556,7 +552,7 @@ impl<'a> Payload<'a> {
                 .ok(),
             _ => None,
         };
-        let title = clipped(&issue.field("title"), MAX_SHORT, errs);
+        let title = issue.field("title").clipped(MAX_SHORT, errs);
         let started_at = issue.field("created_at").required().time(errs);
         let state = self.shown(&issue, "state");
         let closed = state
@@ -618,39 +614,6 @@ fn repository(repo: &Obj, errs: &mut Errors) -> Option<(String, RepoKey)> {
         });
     }
     crate::native::repo(&url.required(), errs)
-}
-
-/// A commit of a push, without its parents.
-fn pushed(o: &Obj, errs: &mut Errors) -> Option<ChangeWrite> {
-    let sha = o.field("id").required().parse(errs, Sha::parse);
-    let committed_at = o.field("timestamp").time(errs);
-    let author = o.field("author");
-    let author = if author.is_present() {
-        author
-            .object(errs)
-            .and_then(|a| clipped(&a.field("name"), MAX_SHORT, errs))
-    } else {
-        None
-    };
-    let message = clipped(&o.field("message"), MAX_LONG, errs);
-    Some(ChangeWrite {
-        sha: sha?,
-        parents: Vec::new(),
-        committed_at,
-        authored_at: None,
-        author,
-        message,
-        request: None,
-    })
-}
-
-/// Text GitHub accepted, cut to what Dorado keeps.
-fn clipped(f: &Field, max: usize, errs: &mut Errors) -> Option<String> {
-    let mut s = f.text(usize::MAX, errs)?;
-    if let Some((at, _)) = s.char_indices().nth(max) {
-        s.truncate(at);
-    }
-    Some(s)
 }
 
 /// The file name of a workflow's path (`.github/workflows/deploy.yml`), as

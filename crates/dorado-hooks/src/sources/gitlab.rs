@@ -8,14 +8,13 @@
 
 use super::{SourceConfig, SourceDelivery, SourceOutcome, service_of_repo, str_at};
 use crate::Context;
-use crate::json::{Attributes, Errors, Field, MAX_LONG, MAX_SHORT, Obj, quote};
+use crate::json::{Attributes, Errors, MAX_SHORT, Obj, quote};
 use crate::native::{all, default_finish};
-use dorado_core::instant::TimeError;
 use dorado_core::source::vendor_environment;
 use dorado_core::{
     ChangeBatch, ChangeWrite, Command, DeployResult, DeployedCommit, DeploymentKind,
     DeploymentWrite, Environment, ExternalId, IncidentKey, IncidentTimes, IncidentWrite,
-    MergedRequest, RepoKey, ServiceId, Sha, Timestamp,
+    MergedRequest, RepoKey, ServiceId, Sha,
 };
 use serde_json::Value;
 
@@ -108,7 +107,7 @@ fn push(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<So
     };
     let read = items
         .iter()
-        .map(|f| f.object(errs).and_then(|o| commit(&o, errs)))
+        .map(|f| f.object(errs).and_then(|o| super::pushed_commit(&o, errs)))
         .collect();
     let commits = all(read);
     let (repo, repo_key) = repo?;
@@ -136,16 +135,7 @@ fn push(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<So
             .pointer("/total_commits_count")
             .and_then(Value::as_u64)
             .is_some_and(|total| total > commits.len() as u64);
-    let mut parent = if cut { None } else { before };
-    for c in &mut commits {
-        // The test delivery's `before` is the oldest listed commit itself.
-        if let Some(p) = parent.take()
-            && p != c.sha
-        {
-            c.parents.push(p);
-        }
-        parent = Some(c.sha.clone());
-    }
+    super::chain(&mut commits, if cut { None } else { before });
     Some(SourceOutcome::Commands(vec![Command::Changes(
         ChangeBatch {
             repo,
@@ -153,29 +143,6 @@ fn push(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<So
             commits,
         },
     )]))
-}
-
-fn commit(o: &Obj, errs: &mut Errors) -> Option<ChangeWrite> {
-    let sha = o.field("id").required().parse(errs, Sha::parse);
-    let committed_at = time(&o.field("timestamp"), errs);
-    let author = o.field("author");
-    let author = if author.is_present() {
-        author
-            .object(errs)
-            .and_then(|a| clipped(&a.field("name"), MAX_SHORT, errs))
-    } else {
-        None
-    };
-    let message = clipped(&o.field("message"), MAX_LONG, errs);
-    Some(ChangeWrite {
-        sha: sha?,
-        parents: Vec::new(),
-        committed_at,
-        authored_at: None,
-        author,
-        message,
-        request: None,
-    })
 }
 
 /// A merged merge request: its merge commit, remembering the request.
@@ -209,12 +176,12 @@ fn merge_request(
     // what landed.
     let merge = attrs.field("merge_commit_sha").parse(errs, Sha::parse);
     let squash = attrs.field("squash_commit_sha").parse(errs, Sha::parse);
-    let opened_at = time(&attrs.field("created_at").required(), errs);
+    let opened_at = attrs.field("created_at").required().time(errs);
     let merged_at = attrs.field("merged_at");
     let committed_at = if merged_at.is_present() {
-        time(&merged_at, errs)
+        merged_at.time(errs)
     } else {
-        time(&attrs.field("updated_at"), errs)
+        attrs.field("updated_at").time(errs)
     };
     let Some(sha) = merge.or(squash).or_else(|| head.clone()) else {
         errs.add(
@@ -286,10 +253,10 @@ fn issue(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<S
             .ok(),
         _ => None,
     };
-    let title = clipped(&attrs.field("title"), MAX_SHORT, errs);
-    let started_at = time(&attrs.field("created_at"), errs);
-    let updated_at = time(&attrs.field("updated_at"), errs);
-    let closed_at = time(&attrs.field("closed_at"), errs);
+    let title = attrs.field("title").clipped(MAX_SHORT, errs);
+    let started_at = attrs.field("created_at").time(errs);
+    let updated_at = attrs.field("updated_at").time(errs);
+    let closed_at = attrs.field("closed_at").time(errs);
     let closed =
         str_at(body, "/object_attributes/state").is_some_and(|s| s.eq_ignore_ascii_case("closed"));
     let reopen =
@@ -333,7 +300,7 @@ fn deployment(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Opt
             .ok()
     });
     let status = root.field("status").required().text(MAX_SHORT, errs);
-    let at = time(&root.field("status_changed_at"), errs);
+    let at = root.field("status_changed_at").time(errs);
     let environment = environment(root, body, errs);
     let sha = deployed_sha(body, errs);
     let status = status?;
@@ -463,8 +430,8 @@ fn pipeline(
             .ok()
     });
     let sha = attrs.field("sha").required().parse(errs, Sha::parse);
-    let started_at = time(&attrs.field("created_at"), errs);
-    let finished = time(&attrs.field("finished_at"), errs);
+    let started_at = attrs.field("created_at").time(errs);
+    let finished = attrs.field("finished_at").time(errs);
     let mut attributes = Attributes::default();
     attributes.put("ref", str_at(body, "/object_attributes/ref"));
     attributes.put("url", str_at(body, "/object_attributes/url"));
@@ -538,97 +505,4 @@ fn mapped(
 /// `0000...`: the side of a push where a branch did not (or no longer) exist.
 fn is_zero(sha: &str) -> bool {
     !sha.is_empty() && sha.bytes().all(|b| b == b'0')
-}
-
-/// Free text from a vendor, cut to `max` characters rather than refused:
-/// GitLab would disable a hook whose deliveries keep failing.
-fn clipped(f: &Field, max: usize, errs: &mut Errors) -> Option<String> {
-    match f.value(errs)? {
-        Value::String(s) => {
-            let s = s.trim();
-            (!s.is_empty()).then(|| s.chars().take(max).collect())
-        }
-        _ => {
-            errs.add(f.ptr(), "must be a string");
-            None
-        }
-    }
-}
-
-/// A time as GitLab writes it: RFC 3339 in most places, but
-/// `2016-08-12 15:23:28 UTC` in pipelines and `2021-04-28 21:50:00 +0200`
-/// in deployments, which [`Timestamp::parse`] reads once the zone is
-/// joined to the time.
-fn time(f: &Field, errs: &mut Errors) -> Option<Timestamp> {
-    let text = match f.value(errs)? {
-        Value::String(s) => s.trim(),
-        _ => {
-            errs.add(
-                f.ptr(),
-                "must be a time string such as 2024-05-01T10:00:00Z",
-            );
-            return None;
-        }
-    };
-    if text.is_empty() {
-        return None;
-    }
-    Timestamp::parse(&joined_zone(text))
-        .map_err(|e| {
-            let detail = match e {
-                TimeError::Format(_) => format!(
-                    "{} is not a time; expected one such as 2024-05-01T10:00:00Z or 2024-05-01 10:00:00 UTC",
-                    quote(text)
-                ),
-                other => other.to_string(),
-            };
-            errs.add(f.ptr(), detail);
-        })
-        .ok()
-}
-
-/// `... 15:23:28 UTC` → `... 15:23:28`, taken as UTC; `... 21:50:00 +0200`
-/// → `... 21:50:00+0200`.
-fn joined_zone(text: &str) -> String {
-    if let Some(head) = text
-        .strip_suffix(" UTC")
-        .or_else(|| text.strip_suffix(" utc"))
-    {
-        return head.trim_end().to_owned();
-    }
-    match text.rfind(' ') {
-        // Past the date, so that only a zone after the time is joined.
-        Some(at) if at >= 16 && text[at + 1..].starts_with(['+', '-']) => {
-            format!("{}{}", &text[..at], &text[at + 1..])
-        }
-        _ => text.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gitlab_times_read() {
-        let p = |s: &str| Timestamp::parse(&joined_zone(s)).map(|t| t.to_string());
-        assert_eq!(
-            p("2016-08-12 15:23:28 UTC").as_deref(),
-            Ok("2016-08-12T15:23:28Z")
-        );
-        assert_eq!(
-            p("2021-04-28 21:50:00 +0200").as_deref(),
-            Ok("2021-04-28T19:50:00Z")
-        );
-        assert_eq!(
-            p("2021-04-28 21:50:00 -05:00").as_deref(),
-            Ok("2021-04-29T02:50:00Z")
-        );
-        assert_eq!(
-            p("2013-12-03T17:15:43Z").as_deref(),
-            Ok("2013-12-03T17:15:43Z")
-        );
-        assert!(p("a -b").is_err());
-        assert!(p("é UTC").is_err());
-    }
 }

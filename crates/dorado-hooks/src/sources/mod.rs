@@ -15,9 +15,9 @@ mod gitlab;
 mod pagerduty;
 pub mod verify;
 
-use crate::json::Errors;
+use crate::json::{Errors, MAX_LONG, MAX_SHORT, Obj};
 use crate::{Context, HookError};
-use dorado_core::{Command, RepoKey, ServiceId, SourceKind};
+use dorado_core::{ChangeWrite, Command, RepoKey, ServiceId, Sha, SourceKind};
 use serde_json::Value;
 
 /// What a dialect needs to know of the source a delivery came through.
@@ -178,6 +178,46 @@ pub(crate) fn commands(
         SourceOutcome::Commands(c) => c,
         SourceOutcome::Ignored(_) => Vec::new(),
     })
+}
+
+/// A commit as GitHub's and GitLab's push events list it, without its
+/// parents (the list's order gives them: see [`chain`]).
+pub(crate) fn pushed_commit(o: &Obj, errs: &mut Errors) -> Option<ChangeWrite> {
+    let sha = o.field("id").required().parse(errs, Sha::parse);
+    let committed_at = o.field("timestamp").time(errs);
+    let author = o.field("author");
+    let author = if author.is_present() {
+        author
+            .object(errs)
+            .and_then(|a| a.field("name").clipped(MAX_SHORT, errs))
+    } else {
+        None
+    };
+    let message = o.field("message").clipped(MAX_LONG, errs);
+    Some(ChangeWrite {
+        sha: sha?,
+        parents: Vec::new(),
+        committed_at,
+        authored_at: None,
+        author,
+        message,
+        request: None,
+    })
+}
+
+/// A push's commits, oldest first: each one's parent is the one before it,
+/// and the first one's is `before` (semantics.md). A commit is never its
+/// own parent (GitLab's test delivery lists `before` itself).
+pub(crate) fn chain(commits: &mut [ChangeWrite], before: Option<Sha>) {
+    let mut parent = before;
+    for c in commits {
+        if let Some(p) = parent.take()
+            && p != c.sha
+        {
+            c.parents.push(p);
+        }
+        parent = Some(c.sha.clone());
+    }
 }
 
 /// A JSON string field of an object, trimmed, when present and not blank.

@@ -7,7 +7,7 @@
 
 use super::{Ignored, SourceDelivery, SourceOutcome, str_at};
 use crate::Context;
-use crate::json::{Attributes, Errors, Field, MAX_SHORT, Obj, quote};
+use crate::json::{Attributes, Errors, MAX_SHORT, Obj, quote};
 use dorado_core::{Command, IncidentKey, IncidentTimes, IncidentWrite};
 use serde_json::Value;
 
@@ -64,7 +64,7 @@ fn incident(event: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Opti
         .required()
         .parse_key(errs, IncidentKey::parse);
     let created_at = data.field("created_at").time(errs);
-    let title = clipped(&data.field("title"), MAX_SHORT, errs);
+    let title = data.field("title").clipped(MAX_SHORT, errs);
     let vendor = vendor_service(&data, errs);
     let mut attributes = Attributes::default();
     attributes.put("number", data.field("number").value(errs).cloned());
@@ -111,22 +111,6 @@ fn incident(event: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Opti
 fn vendor_service(data: &Obj, errs: &mut Errors) -> Option<(String, Option<String>)> {
     let service = data.field("service").required().object(errs)?;
     let id = service.field("id").required().key(MAX_SHORT, errs);
-    let name = clipped(&service.field("summary"), MAX_SHORT, errs);
+    let name = service.field("summary").clipped(MAX_SHORT, errs);
     Some((id?, name))
-}
-
-/// Free text from a vendor, cut to `max` characters rather than refused:
-/// PagerDuty titles run to 1024 characters, and it disables a subscription
-/// whose deliveries it drops.
-fn clipped(f: &Field, max: usize, errs: &mut Errors) -> Option<String> {
-    match f.value(errs)? {
-        Value::String(s) => {
-            let s = s.trim();
-            (!s.is_empty()).then(|| s.chars().take(max).collect())
-        }
-        _ => {
-            errs.add(f.ptr(), "must be a string");
-            None
-        }
-    }
 }

@@ -14,6 +14,7 @@ mod hooks;
 mod scorecard;
 mod session;
 mod signin;
+mod sources;
 mod window;
 
 pub use error::PageError;
@@ -46,6 +47,18 @@ pub fn router() -> Router<AppState> {
         )
         .route("/settings/tokens/{id}/revoke", post(admin::revoke_token))
         .route("/settings/deliveries", get(admin::deliveries))
+        .route(
+            "/settings/sources",
+            get(sources::list).post(sources::create),
+        )
+        .route("/settings/sources/{id}", get(sources::show))
+        .route("/settings/sources/{id}/rotate", post(sources::rotate))
+        .route("/settings/sources/{id}/delete", post(sources::delete))
+        .route("/settings/sources/{id}/map", post(sources::map))
+        .route(
+            "/settings/sources/{id}/new-service",
+            post(sources::new_service),
+        )
         .route("/assets/{file}", get(assets::serve))
 }
 
