@@ -21,9 +21,7 @@ pub use command::{
 };
 pub use entity::{DeployResult, Scope};
 pub use error::{FieldError, ValidationError};
-pub use id::{
-    DeliveryId, DeploymentId, IncidentId, OrgId, ServiceId, SourceId, TokenId, UserId,
-};
+pub use id::{DeliveryId, DeploymentId, IncidentId, OrgId, ServiceId, SourceId, TokenId, UserId};
 pub use instant::Timestamp;
 pub use name::{Email, Environment, ExternalId, IncidentKey, OrgName, RepoKey, ServiceName, Sha};
 pub use source::SourceKind;

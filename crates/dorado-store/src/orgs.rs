@@ -144,7 +144,10 @@ pub(crate) async fn list_services(pool: &AnyPool, org: OrgId) -> Result<Vec<Serv
     .bind(org.0)
     .fetch_all(pool)
     .await?;
-    let mut services = rows.iter().map(service_from).collect::<Result<Vec<_>, _>>()?;
+    let mut services = rows
+        .iter()
+        .map(service_from)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut conn = pool.acquire().await?;
     for (service, alias, _) in crate::sources::aliases(&mut conn, org).await? {
         if let Some(s) = services.iter_mut().find(|s| s.id == service) {

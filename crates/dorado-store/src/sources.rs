@@ -78,7 +78,9 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     } else {
         Err(ValidationError::single(
             "/name",
-            format!("must be 1 to {MAX_NAME} printable characters, without '/', and not all digits"),
+            format!(
+                "must be 1 to {MAX_NAME} printable characters, without '/', and not all digits"
+            ),
         )
         .into())
     }
@@ -189,7 +191,10 @@ pub(crate) async fn list(pool: &AnyPool, org: OrgId) -> Result<Vec<Source>, Stor
         .bind(org.0)
         .fetch_all(pool)
         .await?;
-    let mut sources = rows.iter().map(source_from).collect::<Result<Vec<_>, _>>()?;
+    let mut sources = rows
+        .iter()
+        .map(source_from)
+        .collect::<Result<Vec<_>, _>>()?;
     let mut conn = pool.acquire().await?;
     for s in &mut sources {
         with_last_deliveries(&mut conn, s).await?;

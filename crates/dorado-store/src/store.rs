@@ -11,8 +11,8 @@ use crate::{
     changes, db, deliveries, deployments, incidents, orgs, reindex, sources, tokens, users,
 };
 use dorado_core::{
-    Command, Email, OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, SourceId,
-    SourceKind, Timestamp, TokenId, TokenScopes,
+    Command, Email, OrgId, OrgName, ServiceDirectory, ServiceId, ServiceName, SourceId, SourceKind,
+    Timestamp, TokenId, TokenScopes,
 };
 use sqlx::AnyPool;
 use std::sync::Arc;

@@ -57,21 +57,35 @@ async fn sources_are_made_listed_rotated_and_deleted() {
         let pd = create_source(&s, &["--kind", "pagerduty"], "");
         assert_eq!(pd["secret"], Value::Null);
         assert_eq!(pd["has_secret"], false);
-        let pd2 = create_source(&s, &["--kind", "pagerduty", "--secret-stdin"], "pd-secret\n");
+        let pd2 = create_source(
+            &s,
+            &["--kind", "pagerduty", "--secret-stdin"],
+            "pd-secret\n",
+        );
         assert_eq!(pd2["secret"], "pd-secret");
         let ce = create_source(&s, &["--kind", "cdevents"], "");
         assert_eq!(ce["secret"], Value::Null);
 
-        let out = s.cli.run(&["source", "create", "--org", "acme", "--kind", "svn"]);
+        let out = s
+            .cli
+            .run(&["source", "create", "--org", "acme", "--kind", "svn"]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("not a source kind"));
-        let out = s.cli.run(&["source", "create", "--org", "acme", "--kind", "github", "--name", "github"]);
-        assert!(!out.status.success(), "a name is unique in its organization");
+        let out = s.cli.run(&[
+            "source", "create", "--org", "acme", "--kind", "github", "--name", "github",
+        ]);
+        assert!(
+            !out.status.success(),
+            "a name is unique in its organization"
+        );
 
         let list = listed(&s);
         assert_eq!(list.len(), 6);
         for item in &list {
-            assert!(item.get("secret").is_none(), "a list never shows a secret: {item}");
+            assert!(
+                item.get("secret").is_none(),
+                "a list never shows a secret: {item}"
+            );
             assert_eq!(item["last_accepted_at"], Value::Null);
         }
         let text = String::from_utf8_lossy(&s.cli.run(&["source", "list", "--org", "acme"]).stdout)
@@ -82,10 +96,17 @@ async fn sources_are_made_listed_rotated_and_deleted() {
         assert_eq!(rotated["id"], id);
         assert_ne!(secret(&rotated), secret(&gh));
         assert!(rotated["previous_secret_until"].is_string(), "{rotated}");
-        let out = s.cli.run(&["source", "rotate", "--org", "acme", &pd["id"].to_string()]);
-        assert!(!out.status.success(), "PagerDuty's secret is PagerDuty's to make");
+        let out = s
+            .cli
+            .run(&["source", "rotate", "--org", "acme", &pd["id"].to_string()]);
+        assert!(
+            !out.status.success(),
+            "PagerDuty's secret is PagerDuty's to make"
+        );
 
-        let gone = s.cli.json(&["source", "delete", "--org", "acme", "github-2"]);
+        let gone = s
+            .cli
+            .json(&["source", "delete", "--org", "acme", "github-2"]);
         assert_eq!(gone, json!({"id": gh2["id"], "deleted": true}));
         assert_eq!(listed(&s).len(), 5);
         let (status, _) = github(&s, &gh2, "ping", "d-gone", b"{}").await;
@@ -102,11 +123,27 @@ async fn github_deliveries_are_checked_before_anything_is_read() {
         let ping = br#"{"zen":"Design for failure.","hook_id":42,"hook":{"type":"Organization"}}"#;
 
         // Wrong, missing and malformed signatures: 401, and no trace.
-        let (status, v) = github_signed(&s, &gh, "ping", "d-0", ping, "sha256=00", "application/json").await;
+        let (status, v) = github_signed(
+            &s,
+            &gh,
+            "ping",
+            "d-0",
+            ping,
+            "sha256=00",
+            "application/json",
+        )
+        .await;
         assert_eq!(status, 401, "{v}");
-        assert!(v["detail"].as_str().unwrap().contains("X-Hub-Signature-256"), "{v}");
+        assert!(
+            v["detail"]
+                .as_str()
+                .unwrap()
+                .contains("X-Hub-Signature-256"),
+            "{v}"
+        );
         let wrong = format!("sha256={}", hmac_hex(b"not the secret", &[ping]));
-        let (status, _) = github_signed(&s, &gh, "ping", "d-0", ping, &wrong, "application/json").await;
+        let (status, _) =
+            github_signed(&s, &gh, "ping", "d-0", ping, &wrong, "application/json").await;
         assert_eq!(status, 401);
         let r = s
             .http
@@ -136,7 +173,10 @@ async fn github_deliveries_are_checked_before_anything_is_read() {
         assert_eq!(v["written"], json!([]));
         let (status, again) = github(&s, &gh, "ping", "d-1", ping).await;
         assert_eq!(status, 200);
-        assert_eq!(again["replayed"], true, "a redelivery answers as the first did");
+        assert_eq!(
+            again["replayed"], true,
+            "a redelivery answers as the first did"
+        );
         assert_eq!(again["delivery_id"], v["delivery_id"]);
         let log = deliveries(&s, &token).await;
         assert_eq!(log.len(), 1, "{log:?}");
@@ -148,7 +188,10 @@ async fn github_deliveries_are_checked_before_anything_is_read() {
 
         // Form-encoded bodies are signed as sent and read as JSON.
         let form = form_encode(std::str::from_utf8(ping).unwrap());
-        let sig = format!("sha256={}", hmac_hex(secret(&gh).as_bytes(), &[form.as_bytes()]));
+        let sig = format!(
+            "sha256={}",
+            hmac_hex(secret(&gh).as_bytes(), &[form.as_bytes()])
+        );
         let (status, v) = github_signed(
             &s,
             &gh,
@@ -174,7 +217,10 @@ async fn github_deliveries_are_checked_before_anything_is_read() {
         // After a rotation the old secret still signs, for 24 hours.
         let rotated = s.cli.json(&["source", "rotate", "--org", "acme", "github"]);
         let (status, _) = github(&s, &gh, "ping", "d-4", ping).await;
-        assert_eq!(status, 200, "the old secret is accepted during the rotation");
+        assert_eq!(
+            status, 200,
+            "the old secret is accepted during the rotation"
+        );
         let (status, _) = github(&s, &rotated, "ping", "d-5", ping).await;
         assert_eq!(status, 200, "the new secret is accepted");
 
@@ -192,7 +238,11 @@ async fn pagerduty_signs_with_its_own_secret() {
         s.acme();
         // The published vector: PagerDuty's secret, given to Dorado.
         let vector_secret = "lDQHScfUeXUKaQRNF+8XIiDKZ7XX3itBAYzwU0TARw8lJqRnkKl2iB1anSb0Z+IK";
-        let pd = create_source(&s, &["--kind", "pagerduty", "--secret-stdin"], vector_secret);
+        let pd = create_source(
+            &s,
+            &["--kind", "pagerduty", "--secret-stdin"],
+            vector_secret,
+        );
         let body = fixture("pagerduty_signature_vector_body.json");
         let header = "v1=0c0b9495b893a39e70d1fea2fe11fbe0a825f88b9f67846f6cc07dd2bc5476cd";
         let post = |sig: &'static str| {
@@ -224,16 +274,41 @@ async fn cdevents_senders_use_an_ingest_token() {
         let body = fixture("cdevents_pipelinerun_finished.json");
         let (status, _) = cdevents(&s, &ce, "not-a-token", "application/json", &[], &body).await;
         assert_eq!(status, 401);
-        let read = s.cli.json(&["token", "create", "--org", "acme", "--name", "r", "--scopes", "read"]);
+        let read = s.cli.json(&[
+            "token", "create", "--org", "acme", "--name", "r", "--scopes", "read",
+        ]);
         let read = read["token"].as_str().unwrap();
         let (status, _) = cdevents(&s, &ce, read, "application/json", &[], &body).await;
         assert_eq!(status, 403);
         s.cli.json(&["org", "create", "globex"]);
-        let other = s.cli.json(&["token", "create", "--org", "globex", "--name", "g"]);
-        let (status, _) = cdevents(&s, &ce, other["token"].as_str().unwrap(), "application/json", &[], &body).await;
-        assert_eq!(status, 404, "another organization's token finds nothing here");
-        let ingest = s.cli.json(&["token", "create", "--org", "acme", "--name", "i", "--scopes", "ingest"]);
-        let (status, v) = cdevents(&s, &ce, ingest["token"].as_str().unwrap(), "application/json", &[], &body).await;
+        let other = s
+            .cli
+            .json(&["token", "create", "--org", "globex", "--name", "g"]);
+        let (status, _) = cdevents(
+            &s,
+            &ce,
+            other["token"].as_str().unwrap(),
+            "application/json",
+            &[],
+            &body,
+        )
+        .await;
+        assert_eq!(
+            status, 404,
+            "another organization's token finds nothing here"
+        );
+        let ingest = s.cli.json(&[
+            "token", "create", "--org", "acme", "--name", "i", "--scopes", "ingest",
+        ]);
+        let (status, v) = cdevents(
+            &s,
+            &ce,
+            ingest["token"].as_str().unwrap(),
+            "application/json",
+            &[],
+            &body,
+        )
+        .await;
         assert_eq!(status, 200, "{v}");
         assert!(v["ignored"].is_string(), "a pipeline run is not read: {v}");
     }

@@ -110,13 +110,22 @@ async fn four_native_sources_give_exact_figures() {
         let pd_secret = "pagerduty-made-this-secret";
         let pd = create_source(&s, &["--kind", "pagerduty", "--secret-stdin"], pd_secret);
         let ce = create_source(&s, &["--kind", "cdevents"], "");
-        let ingest = s.cli.json(&["token", "create", "--org", "acme", "--name", "tekton", "--scopes", "ingest"]);
+        let ingest = s.cli.json(&[
+            "token", "create", "--org", "acme", "--name", "tekton", "--scopes", "ingest",
+        ]);
         let ingest = ingest["token"].as_str().unwrap().to_owned();
         // PagerDuty knows the cart service by its own id.
-        s.cli.json(&["service", "update", "--org", "acme", "cart", "--alias", "PSVC1"]);
+        s.cli.json(&[
+            "service", "update", "--org", "acme", "cart", "--alias", "PSVC1",
+        ]);
 
         // --- GitHub: checkout, by the repository's name -------------------
-        let branch = gh_push(ZERO, B, "refs/heads/faster", &[(A, "2024-03-04T08:00:00Z"), (B, "2024-03-04T09:00:00Z")]);
+        let branch = gh_push(
+            ZERO,
+            B,
+            "refs/heads/faster",
+            &[(A, "2024-03-04T08:00:00Z"), (B, "2024-03-04T09:00:00Z")],
+        );
         let (st, v) = github(&s, &gh, "push", "gh-1", branch.to_string().as_bytes()).await;
         ok(st, &v, "branch push");
         let pr = json!({"action": "closed", "number": 12, "repository": gh_repository(),
@@ -132,18 +141,53 @@ async fn four_native_sources_give_exact_figures() {
         let status = json!({"action": "created", "repository": gh_repository(), "deployment": gh_deployment(),
             "deployment_status": {"id": 2, "state": "success", "environment": "production",
                                   "created_at": "2024-03-04T12:00:00Z"}});
-        let (st, v) = github(&s, &gh, "deployment_status", "gh-4", status.to_string().as_bytes()).await;
+        let (st, v) = github(
+            &s,
+            &gh,
+            "deployment_status",
+            "gh-4",
+            status.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "deployment status");
         let created = json!({"action": "created", "repository": gh_repository(), "deployment": gh_deployment()});
-        let (st, v) = github(&s, &gh, "deployment", "gh-5", created.to_string().as_bytes()).await;
+        let (st, v) = github(
+            &s,
+            &gh,
+            "deployment",
+            "gh-5",
+            created.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "deployment");
-        let (st, v) = github(&s, &gh, "deployment", "gh-5", created.to_string().as_bytes()).await;
-        assert_eq!((st, v["replayed"].clone()), (200, json!(true)), "a redelivery: {v}");
-        for (n, issue) in [gh_issue("labeled", "open", None), gh_issue("closed", "closed", Some("2024-03-04T14:00:00Z"))]
-            .iter()
-            .enumerate()
+        let (st, v) = github(
+            &s,
+            &gh,
+            "deployment",
+            "gh-5",
+            created.to_string().as_bytes(),
+        )
+        .await;
+        assert_eq!(
+            (st, v["replayed"].clone()),
+            (200, json!(true)),
+            "a redelivery: {v}"
+        );
+        for (n, issue) in [
+            gh_issue("labeled", "open", None),
+            gh_issue("closed", "closed", Some("2024-03-04T14:00:00Z")),
+        ]
+        .iter()
+        .enumerate()
         {
-            let (st, v) = github(&s, &gh, "issues", &format!("gh-issue-{n}"), issue.to_string().as_bytes()).await;
+            let (st, v) = github(
+                &s,
+                &gh,
+                "issues",
+                &format!("gh-issue-{n}"),
+                issue.to_string().as_bytes(),
+            )
+            .await;
             ok(st, &v, "incident issue");
         }
         let elsewhere = gh_push(ZERO, A, "refs/heads/main", &[(A, "2024-03-04T08:00:00Z")]);
@@ -152,7 +196,13 @@ async fn four_native_sources_give_exact_figures() {
         elsewhere["repository"]["full_name"] = json!("acme/unknown-repo");
         let (st, v) = github(&s, &gh, "push", "gh-6", elsewhere.to_string().as_bytes()).await;
         assert_eq!(st, 200);
-        assert!(v["ignored"].as_str().unwrap().contains("github.com/acme/unknown-repo"), "{v}");
+        assert!(
+            v["ignored"]
+                .as_str()
+                .unwrap()
+                .contains("github.com/acme/unknown-repo"),
+            "{v}"
+        );
 
         // --- GitLab: cart, its deployment's statuses out of order ---------
         let push = json!({"object_kind": "push", "event_name": "push", "before": ZERO, "after": C1,
@@ -163,10 +213,24 @@ async fn four_native_sources_give_exact_figures() {
         let (st, v) = gitlab(&s, &gl, "Push Hook", "gl-1", push.to_string().as_bytes()).await;
         ok(st, &v, "gitlab push");
         let success = gl_deployment("success", "2024-03-05 10:00:00 UTC");
-        let (st, v) = gitlab(&s, &gl, "Deployment Hook", "gl-2", success.to_string().as_bytes()).await;
+        let (st, v) = gitlab(
+            &s,
+            &gl,
+            "Deployment Hook",
+            "gl-2",
+            success.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "gitlab success");
         let running = gl_deployment("running", "2024-03-05 09:50:00 UTC");
-        let (st, v) = gitlab(&s, &gl, "Deployment Hook", "gl-3", running.to_string().as_bytes()).await;
+        let (st, v) = gitlab(
+            &s,
+            &gl,
+            "Deployment Hook",
+            "gl-3",
+            running.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "gitlab running");
 
         // --- PagerDuty: cart, by alias; reopened, in scrambled order ------
@@ -182,17 +246,45 @@ async fn four_native_sources_give_exact_figures() {
         }
 
         // --- CDEvents: checkout, in binary, structured and batch mode -----
-        let deployed = cdevent("ce-1", "service.deployed.0.1.1", "2024-03-06T10:00:00Z", service_subject("prod"));
-        let (st, v) = cdevents(&s, &ce, &ingest, "application/json",
-            &[("ce-specversion", "1.0"), ("ce-id", "ce-1"), ("ce-source", "tekton/acme"),
-              ("ce-type", "dev.cdevents.service.deployed.0.1.1")],
-            deployed.to_string().as_bytes()).await;
+        let deployed = cdevent(
+            "ce-1",
+            "service.deployed.0.1.1",
+            "2024-03-06T10:00:00Z",
+            service_subject("prod"),
+        );
+        let (st, v) = cdevents(
+            &s,
+            &ce,
+            &ingest,
+            "application/json",
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "ce-1"),
+                ("ce-source", "tekton/acme"),
+                ("ce-type", "dev.cdevents.service.deployed.0.1.1"),
+            ],
+            deployed.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "service deployed (binary)");
-        let rolledback = cdevent("ce-2", "service.rolledback.0.1.1", "2024-03-06T15:00:00Z", service_subject("production"));
+        let rolledback = cdevent(
+            "ce-2",
+            "service.rolledback.0.1.1",
+            "2024-03-06T15:00:00Z",
+            service_subject("production"),
+        );
         let structured = json!({"specversion": "1.0", "id": "ce-2", "source": "tekton/acme",
             "type": "dev.cdevents.service.rolledback.0.1.1", "datacontenttype": "application/json",
             "data": rolledback});
-        let (st, v) = cdevents(&s, &ce, &ingest, "application/cloudevents+json", &[], structured.to_string().as_bytes()).await;
+        let (st, v) = cdevents(
+            &s,
+            &ce,
+            &ingest,
+            "application/cloudevents+json",
+            &[],
+            structured.to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "service rolled back (structured)");
         let batch: Vec<Value> = [
             ("ce-3", "incident.detected.0.1.0", "2024-03-06T12:00:00Z"),
@@ -204,21 +296,42 @@ async fn four_native_sources_give_exact_figures() {
                    "type": format!("dev.cdevents.{kind}"), "data": cdevent(id, kind, at, incident_subject())})
         })
         .collect();
-        let (st, v) = cdevents(&s, &ce, &ingest, "application/cloudevents-batch+json", &[],
-            json!(batch).to_string().as_bytes()).await;
+        let (st, v) = cdevents(
+            &s,
+            &ce,
+            &ingest,
+            "application/cloudevents-batch+json",
+            &[],
+            json!(batch).to_string().as_bytes(),
+        )
+        .await;
         ok(st, &v, "incident detected and resolved (batch)");
 
         // --- What was stored ----------------------------------------------
-        let (_, deployments) = s.get("/api/v1/orgs/acme/deployments?limit=50", &token).await;
+        let (_, deployments) = s
+            .get("/api/v1/orgs/acme/deployments?limit=50", &token)
+            .await;
         let deployments = deployments["items"].as_array().unwrap().clone();
         assert_eq!(deployments.len(), 4, "{deployments:?}");
-        let github_d = deployments.iter().find(|d| d["source"] == "github").unwrap();
+        let github_d = deployments
+            .iter()
+            .find(|d| d["source"] == "github")
+            .unwrap();
         assert_eq!(github_d["external_id"], "github:deployment:1001");
-        assert_eq!(github_d["result"], "success", "the later status wins whatever the order");
+        assert_eq!(
+            github_d["result"], "success",
+            "the later status wins whatever the order"
+        );
         assert_eq!(github_d["finished_at"], "2024-03-04T12:00:00Z");
         assert_eq!(github_d["shipped"][0]["sha"], M);
-        assert_eq!(github_d["shipped"][0]["lead_time_seconds"], 14_400, "timed from the request's first commit");
-        let gitlab_d = deployments.iter().find(|d| d["source"] == "gitlab").unwrap();
+        assert_eq!(
+            github_d["shipped"][0]["lead_time_seconds"], 14_400,
+            "timed from the request's first commit"
+        );
+        let gitlab_d = deployments
+            .iter()
+            .find(|d| d["source"] == "gitlab")
+            .unwrap();
         assert_eq!(gitlab_d["result"], "success");
         assert_eq!(gitlab_d["finished_at"], "2024-03-05T10:00:00Z");
         assert_eq!(gitlab_d["shipped"][0]["lead_time_seconds"], 7_200);
@@ -231,8 +344,14 @@ async fn four_native_sources_give_exact_figures() {
         assert_eq!(incidents.len(), 3, "{incidents:?}");
         let pd_i = incidents.iter().find(|i| i["key"] == "Q1PAYMENTS").unwrap();
         assert_eq!(pd_i["started_at"], "2024-03-05T11:00:00Z");
-        assert_eq!(pd_i["resolved_at"], "2024-03-05T13:00:00Z", "open again, then resolved last at 13:00");
-        let gh_i = incidents.iter().find(|i| i["key"] == "acme/checkout#7").unwrap();
+        assert_eq!(
+            pd_i["resolved_at"], "2024-03-05T13:00:00Z",
+            "open again, then resolved last at 13:00"
+        );
+        let gh_i = incidents
+            .iter()
+            .find(|i| i["key"] == "acme/checkout#7")
+            .unwrap();
         assert_eq!(gh_i["resolved_at"], "2024-03-04T14:00:00Z");
 
         // --- The figures, computed by hand ----------------------------------
@@ -245,7 +364,12 @@ async fn four_native_sources_give_exact_figures() {
         // Recovery: 14:00-12:00, 13:00-10:00, 12:30-10:00 = 7,200,
         // 10,800, 9,000: median 9,000. Restore: 3,600, 7,200 (11:00 to the
         // last resolution at 13:00), 1,800: median 3,600. Rework: 1 of 4.
-        let (st, f) = s.get("/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-04-01", &token).await;
+        let (st, f) = s
+            .get(
+                "/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-04-01",
+                &token,
+            )
+            .await;
         assert_eq!(st, 200, "{f}");
         assert_eq!(f["deployment_frequency"]["deployments"], 4, "{f}");
         assert_eq!(f["deployment_frequency"]["deployment_days"], 3);
@@ -255,7 +379,10 @@ async fn four_native_sources_give_exact_figures() {
         assert_eq!(f["change_failure_rate"]["failed_deployments"], 3);
         assert_eq!(f["change_failure_rate"]["rate"], 0.75);
         assert_eq!(f["failed_deployment_recovery_time"]["incidents"], 3);
-        assert_eq!(f["failed_deployment_recovery_time"]["median_seconds"], 9_000);
+        assert_eq!(
+            f["failed_deployment_recovery_time"]["median_seconds"],
+            9_000
+        );
         assert_eq!(f["time_to_restore_service"]["incidents"], 3);
         assert_eq!(f["time_to_restore_service"]["median_seconds"], 3_600);
         assert_eq!(f["time_to_restore_service"]["open_incidents"], 0);
@@ -264,7 +391,15 @@ async fn four_native_sources_give_exact_figures() {
 
         // The same after a reindex from the delivery log.
         s.cli.json(&["reindex", "--org", "acme"]);
-        let (_, again) = s.get("/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-04-01", &token).await;
-        assert_eq!(again, f, "a reindex reads every source's deliveries to the same figures");
+        let (_, again) = s
+            .get(
+                "/api/v1/orgs/acme/dora?from=2024-03-01&to=2024-04-01",
+                &token,
+            )
+            .await;
+        assert_eq!(
+            again, f,
+            "a reindex reads every source's deliveries to the same figures"
+        );
     }
 }

@@ -83,7 +83,10 @@ pub async fn webhook(
     };
     let text = String::from_utf8_lossy(&body).into_owned();
     if source.kind == SourceKind::Github && event.trim().is_empty() {
-        let e = ApiError::invalid("X-GitHub-Event", "the header is missing: GitHub names every event in it");
+        let e = ApiError::invalid(
+            "X-GitHub-Event",
+            "the header is missing: GitHub names every event in it",
+        );
         ingest::refuse(&state, arrival.delivery(text, None, None), &e).await;
         return Err(e);
     }
@@ -139,7 +142,12 @@ async fn check(
     let unsigned = |e: verify::Unverified| ApiError::Unsigned(e.to_string());
     let secrets = match source.kind {
         SourceKind::Cdevents => Vec::new(),
-        _ => state.store.source_secrets(source.id, Timestamp::now()).await?,
+        _ => {
+            state
+                .store
+                .source_secrets(source.id, Timestamp::now())
+                .await?
+        }
     };
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     match source.kind {
@@ -186,7 +194,10 @@ fn delivery_key(source: &Source, headers: &HeaderMap, from_body: Option<&str>) -
         SourceKind::Pagerduty => None,
         SourceKind::Cdevents => None,
     };
-    let key = from_header.map(str::trim).filter(|k| !k.is_empty()).or(from_body)?;
+    let key = from_header
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .or(from_body)?;
     let scoped = format!("source:{}:{key}", source.id);
     if scoped.len() <= MAX_KEY {
         return Some(scoped);
@@ -195,5 +206,9 @@ fn delivery_key(source: &Source, headers: &HeaderMap, from_body: Option<&str>) -
     // unique and short.
     use sha2::Digest;
     let digest = sha2::Sha256::digest(key.as_bytes());
-    Some(format!("source:{}:sha256:{}", source.id, hex::encode(digest)))
+    Some(format!(
+        "source:{}:sha256:{}",
+        source.id,
+        hex::encode(digest)
+    ))
 }

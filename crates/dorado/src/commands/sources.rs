@@ -123,7 +123,9 @@ fn created_text(org: &Org, made: &NewSource) -> String {
     );
     match (&made.secret, s.kind) {
         (Some(secret), _) => {
-            out.push_str(&format!("\n  secret: {secret}\n  (shown this once: keep it)"));
+            out.push_str(&format!(
+                "\n  secret: {secret}\n  (shown this once: keep it)"
+            ));
         }
         (None, SourceKind::Pagerduty) => out.push_str(
             "\n  no secret yet: create the webhook subscription in PagerDuty, then give its \

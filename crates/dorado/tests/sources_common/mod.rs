@@ -83,14 +83,25 @@ pub async fn github_signed(
 
 /// Posts as GitLab does with a secret token and a signing token (the
 /// source's one secret is both).
-pub async fn gitlab(s: &Server, source: &Value, event: &str, key: &str, body: &[u8]) -> (u16, Value) {
+pub async fn gitlab(
+    s: &Server,
+    source: &Value,
+    event: &str,
+    key: &str,
+    body: &[u8],
+) -> (u16, Value) {
     let secret = secret(source);
-    let b64 = secret.strip_prefix("whsec_").expect("a Standard Webhooks secret");
+    let b64 = secret
+        .strip_prefix("whsec_")
+        .expect("a Standard Webhooks secret");
     let signing_key = base64::engine::general_purpose::STANDARD
         .decode(b64)
         .expect("base64");
     let timestamp = "1733300000";
-    let mac = hmac_bytes(&signing_key, &[key.as_bytes(), b".", timestamp.as_bytes(), b".", body]);
+    let mac = hmac_bytes(
+        &signing_key,
+        &[key.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+    );
     let signature = format!(
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(mac)
@@ -144,6 +155,10 @@ pub async fn cdevents(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let r = req.body(body.to_vec()).send().await.expect("the server answers");
+    let r = req
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("the server answers");
     answer(r).await
 }
