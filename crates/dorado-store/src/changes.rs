@@ -11,7 +11,10 @@ use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
 
 /// Writes every commit of the batch: a known commit keeps what the new
-/// write leaves out, and gains the parents it did not have.
+/// write leaves out, and gains the parents it did not have. The request a
+/// commit merged is one whole: a write that brings one replaces the stored
+/// one, field by field absent ones included; a write without one (a push
+/// that brings the merge commit's parents) keeps it.
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     ctx: &mut ApplyCtx<'_>,
@@ -19,10 +22,13 @@ pub(crate) async fn apply(
 ) -> Result<Written, StoreError> {
     let received = ctx.received_at.millis();
     for c in &b.commits {
+        let request = c.request.as_ref();
         sqlx::query(
             "INSERT INTO changes (org_id, repo, repo_key, sha, committed_at, authored_at,
-                 occurred_at, author, message, delivery_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, COALESCE($5, $6, $10), $7, $8, $9, $10, $10)
+                 occurred_at, author, message, delivery_id, created_at, updated_at,
+                 request_opened_at, request_head, request_base, request_commits)
+             VALUES ($1, $2, $3, $4, $5, $6, COALESCE($5, $6, $10), $7, $8, $9, $10, $10,
+                 $11, $12, $13, $14)
              ON CONFLICT (org_id, repo_key, sha) DO UPDATE SET
                  repo = excluded.repo,
                  committed_at = COALESCE(excluded.committed_at, changes.committed_at),
@@ -32,7 +38,15 @@ pub(crate) async fn apply(
                  author = COALESCE(excluded.author, changes.author),
                  message = COALESCE(excluded.message, changes.message),
                  delivery_id = excluded.delivery_id,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at,
+                 request_head = CASE WHEN excluded.request_opened_at IS NULL
+                     THEN changes.request_head ELSE excluded.request_head END,
+                 request_base = CASE WHEN excluded.request_opened_at IS NULL
+                     THEN changes.request_base ELSE excluded.request_base END,
+                 request_commits = CASE WHEN excluded.request_opened_at IS NULL
+                     THEN changes.request_commits ELSE excluded.request_commits END,
+                 request_opened_at = COALESCE(excluded.request_opened_at,
+                     changes.request_opened_at)",
         )
         .bind(ctx.org.0)
         .bind(b.repo.as_str())
@@ -44,6 +58,10 @@ pub(crate) async fn apply(
         .bind(c.message.as_deref())
         .bind(ctx.delivery.0)
         .bind(received)
+        .bind(request.map(|r| r.opened_at.millis()))
+        .bind(request.and_then(|r| r.head.as_ref()).map(Sha::as_str))
+        .bind(request.and_then(|r| r.base.as_ref()).map(Sha::as_str))
+        .bind(request.and_then(|r| r.commits).map(i64::from))
         .execute(&mut *conn)
         .await?;
         for (ord, parent) in c.parents.iter().enumerate() {

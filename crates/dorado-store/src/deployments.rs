@@ -16,18 +16,49 @@ fn to_text<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(format!("json: {e}")))
 }
 
+/// A final result: nothing a vendor reports at the same instant replaces it.
+fn is_final(result: DeployResult) -> bool {
+    matches!(
+        result,
+        DeployResult::Success | DeployResult::Failure | DeployResult::Aborted
+    )
+}
+
+/// Whether a stored state, reached at `stored_at` (`None`: written by an
+/// API, which has no order), stands against a write of a state reached at
+/// `at`. Vendors send one deployment's states as separate events in any
+/// order, so the later state wins, and at one instant a final result wins
+/// over `in_progress` or `pending` (GitHub stamps a status and the next one
+/// within the same second). Otherwise the newer write wins.
+fn stored_state_stands(
+    stored_at: Option<i64>,
+    stored: DeployResult,
+    at: Option<Timestamp>,
+    result: DeployResult,
+) -> bool {
+    let (Some(stored_at), Some(at)) = (stored_at, at.map(Timestamp::millis)) else {
+        return false;
+    };
+    stored_at > at || (stored_at == at && is_final(stored) && !is_final(result))
+}
+
 /// Creates the deployment, or replaces every field and the commits of the
-/// one with the same external id in the same service.
+/// one with the same external id in the same service, unless the stored
+/// one reports a later state (see [`stored_state_stands`]). A write
+/// without `state_at` keeps the stored one: a vendor's stale event that
+/// arrives after an API's replacement still loses to the vendor's newer
+/// states.
 pub(crate) async fn apply(
     conn: &mut AnyConnection,
     ctx: &mut ApplyCtx<'_>,
     w: &DeploymentWrite,
 ) -> Result<Written, StoreError> {
     ctx.check_service(conn, w.service).await?;
-    let existing: Option<i64> = match &w.external_id {
+    let stored = match &w.external_id {
         Some(ext) => {
-            sqlx::query_scalar(
-                "SELECT id FROM deployments WHERE service_id = $1 AND external_id = $2",
+            sqlx::query(
+                "SELECT id, state_at, result FROM deployments
+                 WHERE service_id = $1 AND external_id = $2",
             )
             .bind(w.service.0)
             .bind(ext.as_str())
@@ -36,6 +67,19 @@ pub(crate) async fn apply(
         }
         None => None,
     };
+    let existing: Option<i64> = stored.as_ref().map(|r| r.try_get("id")).transpose()?;
+    if let (Some(row), Some(id)) = (&stored, existing) {
+        let result: String = row.try_get("result")?;
+        let result = DeployResult::parse(&result).map_err(corrupt)?;
+        if stored_state_stands(row.try_get("state_at")?, result, w.state_at, w.result) {
+            return Ok(Written::Deployment {
+                id: DeploymentId(id),
+                service_id: w.service,
+                external_id: w.external_id.clone(),
+                created: false,
+            });
+        }
+    }
     let shipped = w.shipped.as_ref().map(to_text).transpose()?;
     let attributes = to_text(&w.attributes)?;
     let id = match existing {
@@ -44,7 +88,8 @@ pub(crate) async fn apply(
                 "UPDATE deployments SET name = $1, environment = $2, result = $3, kind = $4,
                      started_at = $5, finished_at = $6, occurred_at = COALESCE($6, $5, created_at),
                      rework = $7, lead_time_seconds = $8, source = $9, attributes = $10,
-                     shipped = $11, delivery_id = $12, updated_at = $13
+                     shipped = $11, delivery_id = $12, updated_at = $13,
+                     state_at = COALESCE($15, state_at)
                  WHERE id = $14",
             )
             .bind(w.name.as_deref())
@@ -61,6 +106,7 @@ pub(crate) async fn apply(
             .bind(ctx.delivery.0)
             .bind(ctx.received_at.millis())
             .bind(id)
+            .bind(w.state_at.map(Timestamp::millis))
             .execute(&mut *conn)
             .await?;
             sqlx::query("DELETE FROM deployment_commits WHERE deployment_id = $1")
@@ -75,9 +121,9 @@ pub(crate) async fn apply(
                 "INSERT INTO deployments (org_id, service_id, external_id, name, environment,
                      result, kind, started_at, finished_at, occurred_at, rework,
                      lead_time_seconds, source, attributes, shipped, delivery_id,
-                     created_at, updated_at)
+                     created_at, updated_at, state_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, COALESCE($9, $8, $15), $10, $11,
-                     $12, $13, $14, $16, $15, $15)
+                     $12, $13, $14, $16, $15, $15, $17)
                  RETURNING id",
             )
             .bind(ctx.org.0)
@@ -96,6 +142,7 @@ pub(crate) async fn apply(
             .bind(shipped)
             .bind(received)
             .bind(ctx.delivery.0)
+            .bind(w.state_at.map(Timestamp::millis))
             .fetch_one(&mut *conn)
             .await?;
             let n = ctx.anonymous_deployments;

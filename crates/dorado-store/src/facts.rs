@@ -17,7 +17,7 @@ use crate::{Backend, StoreError};
 use dorado_core::engine::{ChangeFact, DeploymentFact, Facts, IncidentFact};
 use dorado_core::{
     DeployResult, DeploymentId, DeploymentKind, Environment, ExternalId, IncidentCause, IncidentId,
-    IncidentKey, OrgId, RepoKey, ServiceId, Sha, ShippedCommit, Timestamp,
+    IncidentKey, MergedRequest, OrgId, RepoKey, ServiceId, Sha, ShippedCommit, Timestamp,
 };
 use sqlx::{AnyConnection, AnyPool, Row};
 use std::collections::HashMap;
@@ -316,6 +316,10 @@ impl Reader {
                 Col::Text("sha"),
                 Col::OptInt("committed_at"),
                 Col::OptInt("authored_at"),
+                Col::OptInt("request_opened_at"),
+                Col::OptText("request_head"),
+                Col::OptText("request_base"),
+                Col::OptInt("request_commits"),
             ],
             "changes",
             filter,
@@ -323,17 +327,37 @@ impl Reader {
             |f| {
                 let (repo, repo_key) = repos.both(f[0]);
                 keys.push(repo);
+                // The opening is the one field every request has.
+                let request = opt_time(f[4])?
+                    .map(|opened_at| -> Result<_, StoreError> {
+                        Ok(Box::new(MergedRequest {
+                            opened_at,
+                            head: opt_text(f[5]).map(Sha::from_trusted),
+                            base: opt_text(f[6]).map(Sha::from_trusted),
+                            commits: opt_int(f[7])?
+                                .map(|n| {
+                                    u32::try_from(n).map_err(|_| corrupt(format!("commits {n}")))
+                                })
+                                .transpose()?,
+                        }))
+                    })
+                    .transpose()?;
                 changes.push(ChangeFact {
                     repo_key,
                     sha: Sha::from_trusted(f[1]),
                     parents: Vec::new(),
                     committed_at: opt_time(f[2])?,
                     authored_at: opt_time(f[3])?,
+                    request,
                 });
                 Ok(())
             },
         )
         .await?;
+        // Rows come in id order, so a commit's first parent (which the
+        // engine's request walk follows) comes first: the first write of a
+        // commit's parents inserts them in their order, and a later write
+        // only adds parents after them.
         let mut parents: Vec<Vec<Sha>> = vec![Vec::new(); changes.len()];
         {
             let row_of: HashMap<(u32, &str), usize> = changes

@@ -6,8 +6,8 @@ use crate::cursor::Paging;
 use crate::db::{Arg, Sql, corrupt, flag, json, opt_ts, ts};
 use crate::{IncidentRecord, ListQuery, Page, StoreError, Written};
 use dorado_core::{
-    DeliveryId, ExternalId, IncidentCause, IncidentId, IncidentKey, IncidentResolve, IncidentWrite,
-    OrgId, ServiceId, Sha, Timestamp, ValidationError,
+    DeliveryId, ExternalId, IncidentCause, IncidentId, IncidentKey, IncidentResolve, IncidentTimes,
+    IncidentWrite, OrgId, ServiceId, Sha, Timestamp, ValidationError,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -40,9 +40,105 @@ fn to_text(value: &Value) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| corrupt(format!("attributes: {e}")))
 }
 
+/// An incident's times, in epoch millis, as its columns hold them.
+///
+/// `resolved_at`, which everything reads, is always `last_resolved_at`
+/// unless a reopening at or after it exists (then NULL: open), so a row
+/// tells its whole state. Rows written before migration 0004, and by
+/// `dorado import` (whose event lines only replace), leave
+/// `last_resolved_at` and `reopened_at` behind; they are read so that
+/// `resolved_at` is the truth: when it is set it is the latest resolution,
+/// and a reopening not before it was superseded by it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Times {
+    started: Option<i64>,
+    resolved: Option<i64>,
+    last_resolved: Option<i64>,
+    reopened: Option<i64>,
+}
+
+impl Times {
+    fn read(row: &AnyRow) -> Result<Self, StoreError> {
+        Ok(Times {
+            started: row.try_get("started_at")?,
+            resolved: row.try_get("resolved_at")?,
+            last_resolved: row.try_get("last_resolved_at")?,
+            reopened: row.try_get("reopened_at")?,
+        })
+    }
+
+    fn latest_resolution(&self) -> Option<i64> {
+        self.resolved.or(self.last_resolved)
+    }
+
+    fn latest_reopening(&self) -> Option<i64> {
+        self.reopened
+            .filter(|&o| self.resolved.is_none_or(|r| o < r))
+    }
+
+    /// The times once `w` is applied.
+    fn with(self, w: &IncidentWrite) -> Self {
+        let ms = |t: Option<Timestamp>| t.map(Timestamp::millis);
+        let (started, resolved, reopened) =
+            (ms(w.started_at), ms(w.resolved_at), ms(w.reopened_at));
+        match w.times {
+            // Each event of a vendor's lifecycle adds what it saw: the
+            // first start, the last resolution, the last reopening.
+            IncidentTimes::Lifecycle => Self::settled(
+                earliest(self.started, started),
+                latest(self.latest_resolution(), resolved),
+                latest(self.latest_reopening(), reopened),
+            ),
+            IncidentTimes::Replace => {
+                let started = started.or(self.started);
+                match resolved {
+                    Some(r) => self.resolved_at(r, started, reopened),
+                    None => Self::settled(
+                        started,
+                        self.latest_resolution(),
+                        reopened.or(self.latest_reopening()),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// A resolution that replaces the latest one (the APIs, resolve
+    /// commands): it is the last resolution now, and a stored reopening at
+    /// or after it would contradict the sender, so it goes.
+    fn resolved_at(self, at: i64, started: Option<i64>, reopened: Option<i64>) -> Self {
+        let stored = self.latest_reopening().filter(|&o| o < at);
+        Self::settled(started, Some(at), reopened.or(stored))
+    }
+
+    fn settled(started: Option<i64>, last: Option<i64>, reopened: Option<i64>) -> Self {
+        let resolved = match (last, reopened) {
+            (Some(l), Some(o)) if o >= l => None,
+            (l, _) => l,
+        };
+        Times {
+            started,
+            resolved,
+            last_resolved: last,
+            reopened,
+        }
+    }
+}
+
+fn earliest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn latest(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    a.max(b)
+}
+
 /// Creates the incident, or updates the stored one: fields the write leaves
 /// out keep their value, so a start that arrives after its resolve does not
-/// reopen it.
+/// reopen it; times combine as [`Times::with`] says.
 pub(crate) async fn apply_write(
     conn: &mut AnyConnection,
     ctx: &mut ApplyCtx<'_>,
@@ -52,8 +148,8 @@ pub(crate) async fn apply_write(
         ctx.check_service(conn, service).await?;
     }
     let existing = sqlx::query(
-        "SELECT id, attributes FROM incidents
-         WHERE org_id = $1 AND COALESCE(service_id, 0) = $2 AND key = $3",
+        "SELECT id, attributes, started_at, resolved_at, last_resolved_at, reopened_at
+         FROM incidents WHERE org_id = $1 AND COALESCE(service_id, 0) = $2 AND key = $3",
     )
     .bind(ctx.org.0)
     .bind(w.service.map_or(0, |s| s.0))
@@ -62,23 +158,35 @@ pub(crate) async fn apply_write(
     .await?;
     let (cause_kind, cause_value) = cause_columns(w.cause.as_ref());
     let Some(row) = existing else {
-        let id = insert(conn, ctx, w.service, &w.key, w, cause_kind, cause_value).await?;
+        let times = Times::default().with(w);
+        let id = insert(
+            conn,
+            ctx,
+            w.service,
+            &w.key,
+            w,
+            times,
+            cause_kind,
+            cause_value,
+        )
+        .await?;
         return Ok(written(id, w.service, &w.key, true));
     };
     let id: i64 = row.try_get("id")?;
     let attributes = merge_attributes(json(&row, "attributes")?, &w.attributes);
+    let times = Times::read(&row)?.with(w);
     sqlx::query(
         "UPDATE incidents SET title = COALESCE($1, title),
-             started_at = COALESCE($2, started_at), resolved_at = COALESCE($3, resolved_at),
-             occurred_at = COALESCE($2, started_at, $3, resolved_at, created_at),
+             started_at = $2, resolved_at = $3, occurred_at = COALESCE($2, $3, created_at),
              cause_kind = COALESCE($4, cause_kind), cause_value = COALESCE($5, cause_value),
              fixed_by = COALESCE($6, fixed_by), is_incident = $7, source = $8,
-             attributes = $9, delivery_id = $10, updated_at = $11
+             attributes = $9, delivery_id = $10, updated_at = $11,
+             last_resolved_at = $13, reopened_at = $14
          WHERE id = $12",
     )
     .bind(w.title.as_deref())
-    .bind(w.started_at.map(Timestamp::millis))
-    .bind(w.resolved_at.map(Timestamp::millis))
+    .bind(times.started)
+    .bind(times.resolved)
     .bind(cause_kind)
     .bind(cause_value)
     .bind(w.fixed_by.as_ref().map(ExternalId::as_str))
@@ -88,34 +196,38 @@ pub(crate) async fn apply_write(
     .bind(ctx.delivery.0)
     .bind(ctx.received_at.millis())
     .bind(id)
+    .bind(times.last_resolved)
+    .bind(times.reopened)
     .execute(&mut *conn)
     .await?;
     Ok(written(id, w.service, &w.key, false))
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn insert(
     conn: &mut AnyConnection,
     ctx: &mut ApplyCtx<'_>,
     service: Option<ServiceId>,
     key: &IncidentKey,
     w: &IncidentWrite,
+    times: Times,
     cause_kind: Option<&str>,
     cause_value: Option<&str>,
 ) -> Result<i64, StoreError> {
     let fresh: i64 = sqlx::query_scalar(
         "INSERT INTO incidents (org_id, service_id, key, title, started_at, resolved_at,
              occurred_at, cause_kind, cause_value, fixed_by, is_incident, source, attributes,
-             delivery_id, created_at, updated_at)
+             delivery_id, created_at, updated_at, last_resolved_at, reopened_at)
          VALUES ($1, $2, $3, $4, $5, $6, COALESCE($5, $6, $14), $7, $8, $9, $10, $11, $12,
-             $13, $14, $14)
+             $13, $14, $14, $15, $16)
          RETURNING id",
     )
     .bind(ctx.org.0)
     .bind(service.map(|s| s.0))
     .bind(key.as_str())
     .bind(w.title.as_deref())
-    .bind(w.started_at.map(Timestamp::millis))
-    .bind(w.resolved_at.map(Timestamp::millis))
+    .bind(times.started)
+    .bind(times.resolved)
     .bind(cause_kind)
     .bind(cause_value)
     .bind(w.fixed_by.as_ref().map(ExternalId::as_str))
@@ -124,6 +236,8 @@ async fn insert(
     .bind(to_text(&w.attributes)?)
     .bind(ctx.delivery.0)
     .bind(ctx.received_at.millis())
+    .bind(times.last_resolved)
+    .bind(times.reopened)
     .fetch_one(&mut *conn)
     .await?;
     match ctx.reuse.as_mut().and_then(|r| r.incident(service, key)) {
@@ -145,7 +259,9 @@ fn written(id: i64, service: Option<ServiceId>, key: &IncidentKey, created: bool
 }
 
 /// Resolves by key; see `IncidentResolve` for `keep_existing` and
-/// `create_missing`.
+/// `create_missing`. The resolution replaces the latest one, as a
+/// `Replace` write's does ([`Times::resolved_at`]); an incident opened
+/// again has no resolution to keep.
 pub(crate) async fn apply_resolve(
     conn: &mut AnyConnection,
     ctx: &mut ApplyCtx<'_>,
@@ -155,7 +271,8 @@ pub(crate) async fn apply_resolve(
         Some(service) => {
             ctx.check_service(conn, service).await?;
             sqlx::query(
-                "SELECT id, service_id, resolved_at FROM incidents
+                "SELECT id, service_id, started_at, resolved_at, last_resolved_at, reopened_at
+                 FROM incidents
                  WHERE org_id = $1 AND COALESCE(service_id, 0) = $2 AND key = $3",
             )
             .bind(ctx.org.0)
@@ -166,7 +283,8 @@ pub(crate) async fn apply_resolve(
         }
         None => {
             sqlx::query(
-                "SELECT id, service_id, resolved_at FROM incidents
+                "SELECT id, service_id, started_at, resolved_at, last_resolved_at, reopened_at
+                 FROM incidents
                  WHERE org_id = $1 AND key = $2 ORDER BY id LIMIT 2",
             )
             .bind(ctx.org.0)
@@ -203,20 +321,25 @@ pub(crate) async fn apply_resolve(
             times: Default::default(),
             reopened_at: None,
         };
-        let id = insert(conn, ctx, r.service, &r.key, &w, None, None).await?;
+        let times = Times::default().with(&w);
+        let id = insert(conn, ctx, r.service, &r.key, &w, times, None, None).await?;
         return Ok(written(id, r.service, &r.key, true));
     };
     let id: i64 = row.try_get("id")?;
     let service = row.try_get::<Option<i64>, _>("service_id")?.map(ServiceId);
-    let resolved: Option<i64> = row.try_get("resolved_at")?;
-    if !(r.keep_existing && resolved.is_some()) {
+    let stored = Times::read(row)?;
+    if !(r.keep_existing && stored.resolved.is_some()) {
+        let times = stored.resolved_at(r.resolved_at.millis(), stored.started, None);
         sqlx::query(
             "UPDATE incidents SET resolved_at = $1,
                  occurred_at = COALESCE(started_at, $1, created_at),
-                 delivery_id = $2, updated_at = $3
-             WHERE id = $4",
+                 last_resolved_at = $2, reopened_at = $3,
+                 delivery_id = $4, updated_at = $5
+             WHERE id = $6",
         )
-        .bind(r.resolved_at.millis())
+        .bind(times.resolved)
+        .bind(times.last_resolved)
+        .bind(times.reopened)
         .bind(ctx.delivery.0)
         .bind(ctx.received_at.millis())
         .bind(id)

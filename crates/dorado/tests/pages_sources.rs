@@ -36,9 +36,11 @@ fn service(s: &Server, name: &str) -> Option<Value> {
 
 fn aliases(s: &Server, name: &str) -> Vec<String> {
     let svc = service(s, name).unwrap_or_else(|| panic!("no service {name}"));
+    // `service list` shows aliases only where a service has some.
     svc["aliases"]
         .as_array()
-        .expect("aliases")
+        .cloned()
+        .unwrap_or_default()
         .iter()
         .map(|a| a.as_str().unwrap().to_owned())
         .collect()

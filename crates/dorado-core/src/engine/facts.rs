@@ -1,7 +1,7 @@
 //! What the engine reads: the stored rows of one organization, reduced to the
 //! fields the figures depend on. The store loads them; nothing here does I/O.
 
-use crate::command::{DeploymentKind, IncidentCause};
+use crate::command::{DeploymentKind, IncidentCause, MergedRequest};
 use crate::entity::DeployResult;
 use crate::id::{DeploymentId, IncidentId, ServiceId};
 use crate::instant::Timestamp;
@@ -53,6 +53,10 @@ pub struct ChangeFact {
     pub parents: Vec<Sha>,
     pub committed_at: Option<Timestamp>,
     pub authored_at: Option<Timestamp>,
+    /// The pull or merge request this commit merged, when a source said
+    /// so: its lead time then runs from the request (see `graph.rs`).
+    /// Boxed because few commits have one and a history holds millions.
+    pub request: Option<Box<MergedRequest>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -24,9 +24,14 @@
 //!   pops a commit, that every descendant it queued has been seen. Edges that
 //!   would close a cycle (possible only in bad data) are dropped, as found
 //!   by the content-ordered search, so the graph the walks see is a DAG.
+//! - A commit that merged a pull or merge request is timed from the
+//!   request here, once per derivation (see [`request_time`]), so that the
+//!   walks and the reports read one time per commit and never look at a
+//!   request again.
 
 use super::facts::{ChangeFact, Facts};
 use super::{Csr, NONE};
+use crate::command::MergedRequest;
 use crate::instant::Timestamp;
 use crate::name::RepoKey;
 use std::cmp::Ordering;
@@ -50,9 +55,21 @@ pub(crate) struct Commit {
     /// The row of `facts.changes` that names it (one of them, when a commit
     /// was given twice: they all carry the same sha).
     pub change: u32,
-    /// `committed_at`, else `authored_at` (semantics.md, lead time).
+    /// What its lead time runs from: `committed_at`, else `authored_at`
+    /// (semantics.md, lead time), or its request's time when that is
+    /// earlier ([`request_time`]).
     pub time: Option<Timestamp>,
 }
+
+/// What a sha question of a row asks, in the tag's top two bits (rows of
+/// one repository stay below them): a parent, the first parent (the request
+/// walk follows first parents only), or the head or base of the row's
+/// request. One sorted batch answers them all, in one merge pass.
+const KIND: u32 = 3 << 30;
+const PARENT: u32 = 0;
+const FIRST: u32 = 1 << 30;
+const HEAD: u32 = 2 << 30;
+const BASE: u32 = 3 << 30;
 
 /// A sha of a repository, sortable without reading the string until two
 /// prefixes tie; `tag` is a row, a position or an id, as the table needs.
@@ -119,6 +136,20 @@ struct Work<'f> {
     walk: Vec<u32>,
     on_stack: Vec<bool>,
     stack: Vec<(u32, u32)>,
+    /// Positions of the rows that name a merged request.
+    requested: Vec<u32>,
+    /// By position: the local index of the request's head and base, or
+    /// `NONE`. Only filled when a request needs it.
+    head_of: Vec<u32>,
+    base_of: Vec<u32>,
+    /// By local index: the first parent (the least, by content, when rows
+    /// of one commit disagree), or `NONE`. Only filled when a request
+    /// needs it.
+    first: Vec<u32>,
+    chains: Chains,
+    /// `(post-order index, request time)` to apply once every request of
+    /// the repository is timed, so that every walk reads own times only.
+    timed: Vec<(u32, Timestamp)>,
 }
 
 impl<'f> Graph<'f> {
@@ -161,13 +192,26 @@ impl<'f> Graph<'f> {
         w.order.clear();
         w.times.clear();
         w.questions.clear();
+        w.requested.clear();
+        debug_assert!(rows.len() <= (!KIND) as usize);
         for (pos, &row) in rows.iter().enumerate() {
             let c = &changes[row as usize];
-            w.order.push(Record::new(repo, pos as u32, c.sha.as_str()));
+            let pos = pos as u32;
+            w.order.push(Record::new(repo, pos, c.sha.as_str()));
             w.times.push([c.committed_at, c.authored_at]);
-            let parents = c.parents.iter();
-            w.questions
-                .extend(parents.map(|p| Record::new(repo, pos as u32, p.as_str())));
+            let parents = c.parents.iter().enumerate();
+            w.questions.extend(parents.map(|(n, p)| {
+                let kind = if n == 0 { FIRST } else { PARENT };
+                Record::new(repo, pos | kind, p.as_str())
+            }));
+            if let Some(r) = &c.request {
+                w.requested.push(pos);
+                let sides = [(HEAD, &r.head), (BASE, &r.base)];
+                w.questions
+                    .extend(sides.into_iter().filter_map(|(kind, sha)| {
+                        Some(Record::new(repo, pos | kind, sha.as_ref()?.as_str()))
+                    }));
+            }
         }
         w.order.sort_unstable_by(Record::cmp);
 
@@ -199,16 +243,84 @@ impl<'f> Graph<'f> {
 
         w.questions.sort_unstable_by(Record::cmp);
         w.pairs.clear();
-        merge_join(&w.known, &w.questions, |q, parent| {
-            let child = w.local_of[q.tag as usize];
-            if child != parent as u32 {
-                w.pairs.push((child, parent as u32));
+        w.first.clear();
+        w.head_of.clear();
+        w.base_of.clear();
+        let requests = !w.requested.is_empty();
+        if requests {
+            w.first.resize(w.known.len(), NONE);
+            w.head_of.resize(rows.len(), NONE);
+            w.base_of.resize(rows.len(), NONE);
+        }
+        merge_join(&w.known, &w.questions, |q, found| {
+            let pos = (q.tag & !KIND) as usize;
+            let found = found as u32;
+            match q.tag & KIND {
+                HEAD => w.head_of[pos] = found,
+                BASE => w.base_of[pos] = found,
+                kind => {
+                    let child = w.local_of[pos];
+                    if child != found {
+                        w.pairs.push((child, found));
+                        if requests && kind == FIRST {
+                            let first = &mut w.first[child as usize];
+                            *first = (*first).min(found);
+                        }
+                    }
+                }
             }
         });
         let mut local_parents = Csr::from_pairs(w.known.len(), &w.pairs);
         local_parents.sort_dedup_rows();
 
+        let base = self.commits.len();
         self.append_in_post_order(&local_parents, w);
+        if requests {
+            self.time_requests(changes, rows, base, w);
+        }
+    }
+
+    /// Gives each commit of the repository (ids from `base`) that merged a
+    /// request its request's time, when that is earlier than its own.
+    fn time_requests(
+        &mut self,
+        changes: &[ChangeFact],
+        rows: &[u32],
+        base: usize,
+        w: &mut Work<'f>,
+    ) {
+        let n = w.known.len();
+        let own = &self.commits[base..base + n];
+        // First parents by post-order index; an edge the search dropped
+        // (a cycle) is not followed, so every walk ends.
+        let first: Vec<u32> = w
+            .post
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| match w.first[k as usize] {
+                NONE => NONE,
+                f => Some(w.walk[f as usize])
+                    .filter(|&p| (p as usize) < i)
+                    .unwrap_or(NONE),
+            })
+            .collect();
+        let post = |local: u32| (local != NONE).then(|| w.walk[local as usize]);
+        w.chains.clear();
+        w.timed.clear();
+        for &pos in &w.requested {
+            let Some(request) = changes[rows[pos as usize] as usize].request.as_deref() else {
+                continue;
+            };
+            let head = post(w.head_of[pos as usize]);
+            let stop = post(w.base_of[pos as usize]);
+            let at = request_time(request, head, stop, &first, own, &mut w.chains);
+            let i = w.walk[w.local_of[pos as usize] as usize];
+            w.timed.push((i, at));
+        }
+        for &(i, at) in &w.timed {
+            let c = &mut self.commits[base + i as usize];
+            c.time = Some(c.time.map_or(at, |t| t.min(at)));
+        }
     }
 
     /// Depth-first from every commit in sha order, iteratively (histories
@@ -294,6 +406,99 @@ impl<'f> Graph<'f> {
     }
 }
 
+/// When the work of a request began (semantics.md, "Sources of data"): the
+/// earliest own time of its commits known here, else its opening. Its
+/// commits are found from `head` (an index into `own`, when known) along
+/// `first` parents, stopping before `stop` (the request's base, when
+/// known) and after at most `commits` steps when the sender counted them;
+/// with neither base nor count, `head` alone. Own times only: a request
+/// merged into a request's branch does not lend its time to the outer one.
+///
+/// A base that is named but unknown, with no count, lets the walk run to
+/// the end of the known chain. A known base with no count is found by
+/// depth along first parents: only when it is no deeper than the head can
+/// it be on the head's path (the head itself included), and then exactly
+/// that many steps down; a path that misses it reads the chain's running
+/// minimum instead of walking the whole history.
+fn request_time(
+    request: &MergedRequest,
+    head: Option<u32>,
+    stop: Option<u32>,
+    first: &[u32],
+    own: &[Commit],
+    chains: &mut Chains,
+) -> Timestamp {
+    let walk = |steps: u32| {
+        let (mut at, mut earliest) = (head.unwrap_or(NONE), None);
+        for _ in 0..steps {
+            if at == NONE || Some(at) == stop {
+                break;
+            }
+            earliest = earlier(earliest, own[at as usize].time);
+            at = first[at as usize];
+        }
+        (earliest, at)
+    };
+    let earliest = match (head, request.commits, &request.base) {
+        (None, _, _) => None,
+        (Some(_), Some(n), _) => walk(n).0,
+        (Some(_), None, None) => walk(1).0,
+        (Some(h), None, Some(_)) => {
+            chains.build(first, own);
+            let whole = chains.earliest[h as usize];
+            match stop {
+                Some(b) if chains.depth[b as usize] <= chains.depth[h as usize] => {
+                    let (earliest, at) = walk(chains.depth[h as usize] - chains.depth[b as usize]);
+                    if at == b { earliest } else { whole }
+                }
+                _ => whole,
+            }
+        }
+    };
+    earliest.unwrap_or(request.opened_at)
+}
+
+/// Per commit of one repository: its distance from the root of its
+/// first-parent chain, and the earliest own time along that chain.
+#[derive(Default)]
+struct Chains {
+    built: bool,
+    depth: Vec<u32>,
+    earliest: Vec<Option<Timestamp>>,
+}
+
+impl Chains {
+    fn clear(&mut self) {
+        self.built = false;
+    }
+
+    /// Once per repository, and only when a request needs it. A first
+    /// parent's index is below its child's, so one pass in order does.
+    fn build(&mut self, first: &[u32], own: &[Commit]) {
+        if self.built {
+            return;
+        }
+        self.built = true;
+        self.depth.clear();
+        self.earliest.clear();
+        for (i, &f) in first.iter().enumerate() {
+            let (depth, before) = match f {
+                NONE => (0, None),
+                f => (self.depth[f as usize] + 1, self.earliest[f as usize]),
+            };
+            self.depth.push(depth);
+            self.earliest.push(earlier(before, own[i].time));
+        }
+    }
+}
+
+fn earlier(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Repository ids by key; rows usually come grouped by repository, so the
 /// last answer is checked before hashing.
 struct RepoCache<'m, 'f> {
@@ -368,6 +573,7 @@ mod tests {
             parents: parents.iter().map(|p| Sha::from_trusted(*p)).collect(),
             committed_at: None,
             authored_at: None,
+            request: None,
         }
     }
 

@@ -28,7 +28,8 @@ pub struct ShippedView<'a> {
     pub repo: &'a RepoKey,
     pub sha: &'a Sha,
     /// The time its lead time is measured from: the explicit entry's time,
-    /// else the commit's `committed_at`, else its `authored_at`.
+    /// else the commit's `committed_at`, else its `authored_at`, or the
+    /// time of the request it merged when that is earlier.
     pub committed_at: Option<Timestamp>,
     pub lead_time_seconds: Option<i64>,
 }

@@ -30,8 +30,14 @@ fn org_json(o: &Org) -> Value {
     json!({"id": o.id, "name": o.name})
 }
 
+/// api.md's shape; a service that native sources know by other names
+/// lists them too (`service update` always does).
 fn service_json(s: &Service) -> Value {
-    json!({"id": s.id, "org_id": s.org_id, "name": s.name, "aliases": s.aliases})
+    let mut v = json!({"id": s.id, "org_id": s.org_id, "name": s.name});
+    if !s.aliases.is_empty() {
+        v["aliases"] = json!(s.aliases);
+    }
+    v
 }
 
 async fn org(store: &Store, json: bool, c: OrgCommand) -> anyhow::Result<()> {
@@ -115,7 +121,9 @@ async fn service(store: &Store, json: bool, c: ServiceCommand) -> anyhow::Result
             let s = store
                 .update_aliases(o.id, s.id, &aliases, &remove_aliases)
                 .await?;
-            emit(json, &service_json(&s), || {
+            let mut value = service_json(&s);
+            value["aliases"] = json!(s.aliases);
+            emit(json, &value, || {
                 let aliases = if s.aliases.is_empty() {
                     "no aliases".to_owned()
                 } else {

@@ -7,6 +7,7 @@ mod links;
 mod metrics;
 mod perf;
 mod props;
+mod requests;
 mod series;
 mod shipped;
 
@@ -28,6 +29,7 @@ pub(super) fn commit(repo: &str, sha: &str, parents: &[&str], committed: &str) -
         parents: parents.iter().map(|p| Sha::from_trusted(*p)).collect(),
         committed_at: (!committed.is_empty()).then(|| t(committed)),
         authored_at: None,
+        request: None,
     }
 }
 

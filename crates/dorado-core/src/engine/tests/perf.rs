@@ -52,6 +52,7 @@ fn big_facts() -> Facts {
                 parents,
                 committed_at: Some(at),
                 authored_at: Some(at),
+                request: None,
             });
         }
     }

@@ -2,6 +2,7 @@
 //! and the fast walk and links agree with a naive reading of semantics.md.
 
 use super::*;
+use crate::command::MergedRequest;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use std::collections::{BTreeMap, BTreeSet};
@@ -20,7 +21,8 @@ fn sha(i: usize) -> Sha {
 prop_compose! {
     fn change(i: usize)(parents in prop::collection::vec(any::<Index>(), 0..3),
                         committed in prop::option::weighted(0.8, (0..48u8, 0..60u8)),
-                        authored in prop::option::of((0..48u8, 0..60u8))) -> ChangeFact {
+                        authored in prop::option::of((0..48u8, 0..60u8)),
+                        request in prop::option::weighted(0.3, request())) -> ChangeFact {
         ChangeFact {
             repo_key: RepoKey::from_trusted(REPOS[i % 2]),
             sha: sha(i),
@@ -29,6 +31,20 @@ prop_compose! {
             parents: parents.iter().map(|p| earlier(i, *p)).collect(),
             committed_at: committed.map(|(h, m)| at(h, m)),
             authored_at: authored.map(|(h, m)| at(h, m)),
+            request: request.map(Box::new),
+        }
+    }
+}
+
+prop_compose! {
+    // Heads and bases of either repository (the other's are unknown here).
+    fn request()(opened in (0..48u8, 0..60u8), head in prop::option::weighted(0.8, 0..34usize),
+                 base in prop::option::of(0..34usize), commits in prop::option::of(0..5u32)) -> MergedRequest {
+        MergedRequest {
+            opened_at: at(opened.0, opened.1),
+            head: head.map(sha),
+            base: base.map(sha),
+            commits,
         }
     }
 }
@@ -285,6 +301,80 @@ fn naive_shipped(facts: &Facts) -> BTreeSet<(i64, String, String)> {
     out
 }
 
+/// semantics.md's request rule read literally, for a commit of `repo`:
+/// walk the request's first-parent chain over every row, no generations,
+/// no depths.
+fn naive_time(facts: &Facts, repo: &RepoKey, sha: &Sha) -> Option<Timestamp> {
+    let mut by_sha: BTreeMap<&Sha, Vec<&ChangeFact>> = BTreeMap::new();
+    for c in facts.changes.iter().filter(|c| &c.repo_key == repo) {
+        by_sha.entry(&c.sha).or_default().push(c);
+    }
+    let rows = |s: &Sha| by_sha.get(s).cloned().unwrap_or_default().into_iter();
+    let known = |s: &Sha| rows(s).next().is_some();
+    let own = |s: &Sha| {
+        let committed = rows(s).filter_map(|c| c.committed_at).min();
+        committed.or(rows(s).filter_map(|c| c.authored_at).min())
+    };
+    let first_parent = |s: &Sha| {
+        rows(s)
+            .filter_map(|c| c.parents.first())
+            .filter(|p| *p != s && known(p))
+            .min()
+            .cloned()
+    };
+    let requested = rows(sha).filter_map(|c| {
+        let r = c.request.as_deref()?;
+        let mut steps = match (r.commits, &r.base) {
+            (Some(n), _) => n,
+            (None, Some(_)) => u32::MAX,
+            (None, None) => 1,
+        };
+        let mut at = r.head.clone().filter(|h| known(h));
+        let mut earliest: Option<Timestamp> = None;
+        while let Some(s) = at.take() {
+            if steps == 0 || r.base.as_ref() == Some(&s) {
+                break;
+            }
+            steps -= 1;
+            earliest = match (earliest, own(&s)) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            at = first_parent(&s);
+        }
+        Some(earliest.unwrap_or(r.opened_at))
+    });
+    match (own(sha), requested.min()) {
+        (Some(o), Some(r)) => Some(o.min(r)),
+        (o, r) => o.or(r),
+    }
+}
+
+/// `(deployment, sha, time)` of every commit shipped by the graph walk.
+fn walked_times(facts: &Facts) -> Vec<(i64, String, Option<Timestamp>)> {
+    let d = production(facts);
+    let mut out = Vec::new();
+    for x in facts.deployments.iter().filter(|x| x.shipped.is_none()) {
+        for s in d.deployment(facts, x.id).unwrap().shipped {
+            out.push((x.id.0, s.sha.to_string(), s.committed_at));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn naive_walked_times(facts: &Facts) -> Vec<(i64, String, Option<Timestamp>)> {
+    let d = production(facts);
+    let mut out = Vec::new();
+    for x in facts.deployments.iter().filter(|x| x.shipped.is_none()) {
+        for s in d.deployment(facts, x.id).unwrap().shipped {
+            out.push((x.id.0, s.sha.to_string(), naive_time(facts, s.repo, s.sha)));
+        }
+    }
+    out.sort();
+    out
+}
+
 fn engine_shipped(facts: &Facts) -> BTreeSet<(i64, String, String)> {
     let d = production(facts);
     facts
@@ -341,6 +431,11 @@ proptest! {
     #[test]
     fn shipped_commits_match_the_literal_ancestor_set_rule(facts in facts()) {
         prop_assert_eq!(engine_shipped(&facts), naive_shipped(&facts));
+    }
+
+    #[test]
+    fn request_times_match_the_literal_walk(facts in facts()) {
+        prop_assert_eq!(walked_times(&facts), naive_walked_times(&facts));
     }
 
     #[test]
