@@ -313,3 +313,52 @@ async fn cdevents_senders_use_an_ingest_token() {
         assert!(v["ignored"].is_string(), "a pipeline run is not read: {v}");
     }
 }
+
+/// GitHub's published vector passes the server's check: the body is then
+/// read, and refused for not being JSON (400, not 401).
+#[tokio::test]
+async fn github_vector_passes_and_gitlab_checks_its_token() {
+    for db in databases() {
+        let s = Server::start(db);
+        s.acme();
+        let gh = create_source(
+            &s,
+            &["--kind", "github", "--secret-stdin"],
+            "It's a Secret to Everybody\n",
+        );
+        let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        let (status, v) =
+            github_signed(&s, &gh, "push", "v-1", b"Hello, World!", sig, "text/plain").await;
+        assert_eq!(
+            status, 400,
+            "the signature holds, the body is no payload: {v}"
+        );
+
+        let gl = create_source(&s, &["--kind", "gitlab"], "");
+        let push = br#"{"object_kind":"tag_push","project":{"web_url":"https://gitlab.com/acme/checkout"}}"#;
+        let (status, v) = gitlab(&s, &gl, "Tag Push Hook", "k-1", push).await;
+        assert_eq!(status, 200, "{v}");
+        assert!(v["ignored"].is_string(), "{v}");
+        for (token, why) in [("wrong", "a wrong token"), ("", "no token")] {
+            let mut req = s.http.post(s.url(&path(&gl))).body(push.to_vec());
+            if !token.is_empty() {
+                req = req.header("X-Gitlab-Token", token);
+            }
+            let (status, _) = answer(req.send().await.unwrap()).await;
+            assert_eq!(status, 401, "{why}");
+        }
+        // A signature that does not hold is refused even with the right token.
+        let r = s
+            .http
+            .post(s.url(&path(&gl)))
+            .header("X-Gitlab-Token", secret(&gl))
+            .header("webhook-id", "k-2")
+            .header("webhook-timestamp", "1733300000")
+            .header("webhook-signature", "v1,AAAA")
+            .body(push.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer(r).await.0, 401);
+    }
+}
