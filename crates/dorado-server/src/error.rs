@@ -109,6 +109,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(why) => Self::Conflict(why),
             StoreError::Invalid(v) => Self::Invalid(v),
             StoreError::Closed => Self::Unavailable("shutting down".into()),
+            StoreError::Overloaded => {
+                Self::Unavailable("too many writes are waiting; retry shortly".into())
+            }
             busy if busy.is_busy() => {
                 Self::Unavailable("the database is busy (a bulk import?); retry shortly".into())
             }
@@ -208,6 +211,13 @@ impl IntoResponse for FlavoredError {
                 (status, Json(body)).into_response()
             }
         };
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // Every 503 is a moment's condition (a full write queue, a busy
+            // database, a restart): senders retry after a second.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if status == StatusCode::UNAUTHORIZED {
             let h = response.headers_mut();
             h.append(

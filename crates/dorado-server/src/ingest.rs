@@ -176,8 +176,11 @@ pub async fn store(
         Ok(done) => Ok(done),
         Err(e) => {
             let e = ApiError::from(e);
-            delivery.ignored = None;
-            refuse(state, delivery, &e).await;
+            // An overloaded writer could not log the refusal either.
+            if e.status() != axum::http::StatusCode::SERVICE_UNAVAILABLE {
+                delivery.ignored = None;
+                refuse(state, delivery, &e).await;
+            }
             Err(e)
         }
     }

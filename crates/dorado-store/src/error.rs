@@ -22,6 +22,9 @@ pub enum StoreError {
     /// The writer task stopped (the server is shutting down).
     #[error("the store is shutting down")]
     Closed,
+    /// The write queue is full: the sender should retry shortly.
+    #[error("too many writes are waiting; retry shortly")]
+    Overloaded,
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
@@ -29,6 +32,17 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether a write lost a race with another instance's transaction on
+    /// the same keys (PostgreSQL: a unique violation after the other
+    /// committed, a deadlock, a serialization failure): the write is right
+    /// to run again, and then finds what the other one stored.
+    pub(crate) fn lost_a_race(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        e.is_unique_violation() || matches!(e.code().as_deref(), Some("40P01" | "40001"))
+    }
+
     /// Whether SQLite refused because another connection held its write
     /// lock past the busy timeout (a large import building its indexes,
     /// say): a moment's condition worth a retry, not a fault.

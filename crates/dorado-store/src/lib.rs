@@ -35,5 +35,5 @@ pub use error::StoreError;
 pub use facts::FactScope;
 pub use import::{ChunkImported, ImportChunk, ImportLine, Importer, SealedBody};
 pub use model::*;
-pub use store::Store;
+pub use store::{Store, StoreOptions};
 pub use versions::Touched;

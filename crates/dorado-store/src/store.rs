@@ -18,6 +18,23 @@ use sqlx::AnyPool;
 use std::sync::Arc;
 use tokio::sync::Mutex;
 
+/// How a store is run.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    /// Writes waiting for the writer beyond the batch it is committing;
+    /// past that a write is refused at once with [`StoreError::Overloaded`]
+    /// instead of holding its connection.
+    pub write_queue: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            write_queue: crate::writer::DEFAULT_QUEUE,
+        }
+    }
+}
+
 /// A handle to the database; cheap to clone, shared by every request.
 #[derive(Clone)]
 pub struct Store {
@@ -38,9 +55,18 @@ impl Store {
     /// Connects to `sqlite://PATH` (creating the file when missing) or
     /// `postgres://...`, migrates the schema, and starts the writer task.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        Self::connect_with(url, StoreOptions::default()).await
+    }
+
+    pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let (pool, backend) = db::connect(url).await?;
         let write_lock = Arc::new(Mutex::new(()));
-        let writer = Writer::start(pool.clone(), backend, write_lock.clone());
+        let writer = Writer::start(
+            pool.clone(),
+            backend,
+            write_lock.clone(),
+            options.write_queue.max(1),
+        );
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,

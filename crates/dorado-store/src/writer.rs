@@ -16,8 +16,13 @@ use tokio::task::JoinHandle;
 
 /// Jobs taken into one transaction at most.
 const MAX_BATCH: usize = 256;
-/// Jobs waiting beyond this make senders wait (back pressure).
-const QUEUE: usize = 4 * MAX_BATCH;
+/// Jobs waiting beyond this are refused at once (`StoreError::Overloaded`,
+/// a 503 with `Retry-After`), so that a stalled database does not pile up
+/// held connections.
+pub(crate) const DEFAULT_QUEUE: usize = 4 * MAX_BATCH;
+/// How often a job that lost a race with another instance runs again
+/// before its request is answered 503.
+const RACE_ATTEMPTS: usize = 4;
 
 type Reply = oneshot::Sender<Result<Option<Ingested>, StoreError>>;
 
@@ -37,8 +42,13 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn start(pool: AnyPool, backend: Backend, lock: Arc<Mutex<()>>) -> Self {
-        let (sender, receiver) = mpsc::channel(QUEUE);
+    pub(crate) fn start(
+        pool: AnyPool,
+        backend: Backend,
+        lock: Arc<Mutex<()>>,
+        queue: usize,
+    ) -> Self {
+        let (sender, receiver) = mpsc::channel(queue);
         let task = tokio::spawn(run(pool, backend, lock, receiver));
         Self {
             sender: SyncMutex::new(Some(sender)),
@@ -54,10 +64,10 @@ impl Writer {
             .clone()
             .ok_or(StoreError::Closed)?;
         let (reply, answer) = oneshot::channel();
-        sender
-            .send(Job { work, reply })
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        sender.try_send(Job { work, reply }).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(_) => StoreError::Closed,
+        })?;
         // Dropping this future after the send does not cancel the job: it
         // commits anyway, and its answer is dropped.
         answer.await.map_err(|_| StoreError::Closed)?
@@ -159,13 +169,25 @@ async fn commit_batch(
     let mut jobs = jobs.into_iter();
     while let Some(Job { work, reply }) = jobs.next() {
         let step = async {
-            let mut savepoint = tx.begin().await?;
-            let result = run_job(&mut savepoint, services, &work).await;
-            match result {
-                Ok(_) => savepoint.commit().await?,
-                Err(_) => savepoint.rollback().await?,
+            let mut attempt = 1;
+            loop {
+                let mut savepoint = tx.begin().await?;
+                let result = run_job(&mut savepoint, services, &work).await;
+                match result {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(_) => savepoint.rollback().await?,
+                }
+                // Another instance committed the same keys meanwhile (or
+                // the two deadlocked): run again, and find its rows.
+                match result {
+                    Err(e) if e.lost_a_race() && attempt < RACE_ATTEMPTS => attempt += 1,
+                    Err(e) if e.lost_a_race() => {
+                        tracing::warn!(error = %e, "a write kept losing races; answered 503");
+                        break Ok::<_, sqlx::Error>(Err(StoreError::Overloaded));
+                    }
+                    result => break Ok(result),
+                }
             }
-            Ok::<_, sqlx::Error>(result)
         };
         match step.await {
             Ok(Ok(answer)) => committed.push((reply, answer)),

@@ -99,6 +99,10 @@ pub struct ServeArgs {
     /// The largest body of an /events batch, in bytes.
     #[arg(long, env = "DORADO_BATCH_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
     pub batch_body_limit: usize,
+    /// Writes that may wait for the writer; past that a write is answered
+    /// 503 with Retry-After at once.
+    #[arg(long, env = "DORADO_WRITE_QUEUE", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub write_queue: u32,
 }
 
 #[derive(Debug, Subcommand)]

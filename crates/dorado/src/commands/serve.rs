@@ -9,7 +9,12 @@ pub async fn run(database: &str, args: ServeArgs) -> anyhow::Result<()> {
             EnvFilter::try_from_env("DORADO_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
-    let store = super::connect(database).await?;
+    let options = dorado_store::StoreOptions {
+        write_queue: args.write_queue as usize,
+    };
+    let store = dorado_store::Store::connect_with(database, options)
+        .await
+        .with_context(|| format!("cannot open the database {}", super::redact(database)))?;
     let config = ServerConfig {
         listen: args.listen,
         body_limit: args.body_limit,
