@@ -97,6 +97,18 @@ impl ServiceDirectory {
         }
     }
 
+    /// Only `only` (with its aliases), for a caller limited to one
+    /// service: every other reads as unknown.
+    pub fn restricted_to(&self, only: ServiceId) -> Self {
+        let mut dir = Self::new(self.name(only).map(|n| (only, n.clone())));
+        for (key, service) in &self.by_alias {
+            if *service == only {
+                dir.by_alias.insert(key.clone(), only);
+            }
+        }
+        dir
+    }
+
     pub fn resolve(&self, r: &ServiceRef) -> Option<ServiceId> {
         match r {
             ServiceRef::Id(id) => self.by_id.contains_key(id).then_some(*id),
@@ -340,6 +352,21 @@ mod tests {
         );
         assert!(ServiceRef::parse("").is_err());
         assert!(ServiceRef::parse("99999999999999999999999").is_err());
+    }
+
+    #[test]
+    fn a_restricted_directory_keeps_its_service_aliases_only() {
+        let mut dir = ServiceDirectory::new([
+            (ServiceId(2), ServiceName::parse("checkout").unwrap()),
+            (ServiceId(3), ServiceName::parse("cart").unwrap()),
+        ]);
+        dir.add_alias("pcheckout".into(), ServiceId(2));
+        dir.add_alias("pcart".into(), ServiceId(3));
+        let only = dir.restricted_to(ServiceId(2));
+        assert_eq!(only.for_vendor(&["PCHECKOUT"]), Some(ServiceId(2)));
+        assert_eq!(only.for_vendor(&["pcart"]), None);
+        assert_eq!(only.for_vendor(&["cart"]), None);
+        assert_eq!(only.resolve(&ServiceRef::parse("3").unwrap()), None);
     }
 
     #[test]

@@ -23,7 +23,7 @@ const IDEMPOTENCY_HEADERS: [&str; 5] = [
     "x-request-id",
 ];
 
-const MAX_IDEMPOTENCY_KEY: usize = 255;
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     for name in IDEMPOTENCY_HEADERS {
@@ -197,7 +197,7 @@ pub async fn visible_services(
     let all = state.store.service_directory(org.id).await?;
     Ok(match principal.service_id {
         None => all,
-        Some(only) => ServiceDirectory::new(all.name(only).map(|n| (only, n.clone()))),
+        Some(only) => all.restricted_to(only),
     })
 }
 

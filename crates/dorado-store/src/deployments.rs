@@ -72,6 +72,18 @@ pub(crate) async fn apply(
         let result: String = row.try_get("result")?;
         let result = DeployResult::parse(&result).map_err(corrupt)?;
         if stored_state_stands(row.try_get("state_at")?, result, w.state_at, w.result) {
+            // A late `running` still tells when the deployment started.
+            if let Some(started) = w.started_at {
+                sqlx::query(
+                    "UPDATE deployments SET started_at = $1,
+                         occurred_at = COALESCE(finished_at, $1, created_at)
+                     WHERE id = $2 AND started_at IS NULL",
+                )
+                .bind(started.millis())
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
             return Ok(Written::Deployment {
                 id: DeploymentId(id),
                 service_id: w.service,
@@ -84,9 +96,16 @@ pub(crate) async fn apply(
     let attributes = to_text(&w.attributes)?;
     let id = match existing {
         Some(id) => {
+            // A vendor's later state keeps the start an earlier one gave
+            // (GitLab's `success` does not repeat `running`'s time); an
+            // API write replaces it.
             sqlx::query(
                 "UPDATE deployments SET name = $1, environment = $2, result = $3, kind = $4,
-                     started_at = $5, finished_at = $6, occurred_at = COALESCE($6, $5, created_at),
+                     started_at = CASE WHEN $15 IS NULL THEN $5 ELSE COALESCE($5, started_at) END,
+                     finished_at = $6,
+                     occurred_at = COALESCE($6,
+                         CASE WHEN $15 IS NULL THEN $5 ELSE COALESCE($5, started_at) END,
+                         created_at),
                      rework = $7, lead_time_seconds = $8, source = $9, attributes = $10,
                      shipped = $11, delivery_id = $12, updated_at = $13,
                      state_at = COALESCE($15, state_at)

@@ -223,12 +223,27 @@ async fn with_last_deliveries(conn: &mut AnyConnection, s: &mut Source) -> Resul
     Ok(())
 }
 
-/// A source that is not deleted, by id or name.
+/// A source that is not deleted, by id or name, with the times of its last
+/// accepted and refused deliveries.
 pub(crate) async fn find(
     pool: &AnyPool,
     org: OrgId,
     id_or_name: &str,
 ) -> Result<Option<Source>, StoreError> {
+    let Some(row) = find_row(pool, org, id_or_name).await? else {
+        return Ok(None);
+    };
+    let mut source = source_from(&row)?;
+    let mut conn = pool.acquire().await?;
+    with_last_deliveries(&mut conn, &mut source).await?;
+    Ok(Some(source))
+}
+
+async fn find_row(
+    pool: &AnyPool,
+    org: OrgId,
+    id_or_name: &str,
+) -> Result<Option<AnyRow>, StoreError> {
     let key = id_or_name.trim();
     let by_id = !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit());
     let sql = format!(
@@ -236,38 +251,52 @@ pub(crate) async fn find(
         if by_id { "id" } else { "name" }
     );
     let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(org.0);
-    let row = if by_id {
+    Ok(if by_id {
         let Ok(id) = key.parse::<i64>() else {
             return Ok(None);
         };
         query.bind(id).fetch_optional(pool).await?
     } else {
         query.bind(key).fetch_optional(pool).await?
-    };
-    let Some(row) = row else { return Ok(None) };
-    let mut source = source_from(&row)?;
-    let mut conn = pool.acquire().await?;
-    with_last_deliveries(&mut conn, &mut source).await?;
-    Ok(Some(source))
+    })
 }
 
-/// The secrets a delivery may be signed with now: the current one, and
-/// the one rotated out less than 24 hours ago.
-pub(crate) async fn secrets(
+/// The deploy workflows of every source of the organization, deleted ones
+/// included: a reindex reads their deliveries as they were read.
+pub(crate) async fn configs(
     pool: &AnyPool,
-    source: SourceId,
+    org: OrgId,
+) -> Result<Vec<(SourceId, Vec<String>)>, StoreError> {
+    let rows = sqlx::query("SELECT id, deploy_workflows FROM sources WHERE org_id = $1")
+        .bind(org.0)
+        .fetch_all(pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let workflows: String = r.try_get("deploy_workflows")?;
+            let workflows = serde_json::from_str(&workflows)
+                .map_err(|e| corrupt(format!("deploy_workflows: {e}")))?;
+            Ok((SourceId(r.try_get("id")?), workflows))
+        })
+        .collect()
+}
+
+/// A source that is not deleted, by id or name, with the secrets a delivery
+/// may be signed with at `now`: one read for each delivery.
+pub(crate) async fn for_delivery(
+    pool: &AnyPool,
+    org: OrgId,
+    id_or_name: &str,
     now: Timestamp,
-) -> Result<Vec<String>, StoreError> {
-    let row = sqlx::query(
-        "SELECT secret, previous_secret, previous_until FROM sources
-         WHERE id = $1 AND deleted_at IS NULL",
-    )
-    .bind(source.0)
-    .fetch_optional(pool)
-    .await?;
-    let Some(row) = row else {
-        return Ok(Vec::new());
+) -> Result<Option<(Source, Vec<String>)>, StoreError> {
+    let Some(row) = find_row(pool, org, id_or_name).await? else {
+        return Ok(None);
     };
+    Ok(Some((source_from(&row)?, secrets(&row, now)?)))
+}
+
+/// The current secret, and the one rotated out less than 24 hours ago.
+fn secrets(row: &AnyRow, now: Timestamp) -> Result<Vec<String>, StoreError> {
     let mut out = Vec::new();
     if let Some(s) = row.try_get::<Option<String>, _>("secret")? {
         out.push(s);
@@ -383,7 +412,7 @@ pub(crate) async fn unmapped(
 // --- aliases ---------------------------------------------------------------
 
 pub(crate) async fn add_alias(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     service: ServiceId,
     alias: &str,
@@ -394,7 +423,7 @@ pub(crate) async fn add_alias(
     )
     .bind(org.0)
     .bind(key.as_str())
-    .fetch_optional(pool)
+    .fetch_optional(&mut *conn)
     .await?;
     match taken {
         Some(s) if s == service.0 => return Ok(()),
@@ -414,7 +443,7 @@ pub(crate) async fn add_alias(
     .bind(alias.trim())
     .bind(key.as_str())
     .bind(Timestamp::now().millis())
-    .execute(pool)
+    .execute(&mut *conn)
     .await
     .map_err(|e| match is_unique_violation(&e) {
         true => StoreError::Conflict(format!("'{alias}' is already an alias")),
@@ -424,7 +453,7 @@ pub(crate) async fn add_alias(
 }
 
 pub(crate) async fn remove_alias(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     service: ServiceId,
     alias: &str,
@@ -436,7 +465,7 @@ pub(crate) async fn remove_alias(
     .bind(org.0)
     .bind(service.0)
     .bind(key.as_str())
-    .execute(pool)
+    .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Err(StoreError::NotFound(format!(

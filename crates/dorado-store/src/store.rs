@@ -160,12 +160,15 @@ impl Store {
         remove: &[String],
     ) -> Result<Service, StoreError> {
         let _write = self.inner.write_lock.lock().await;
+        // All or nothing: a refused alias leaves the others as they were.
+        let mut tx = db::begin_write(self.pool(), self.inner.backend).await?;
         for alias in remove {
-            sources::remove_alias(self.pool(), org, service, alias).await?;
+            sources::remove_alias(&mut tx, org, service, alias).await?;
         }
         for alias in add {
-            sources::add_alias(self.pool(), org, service, alias).await?;
+            sources::add_alias(&mut tx, org, service, alias).await?;
         }
+        tx.commit().await?;
         self.list_services(org)
             .await?
             .into_iter()
@@ -202,13 +205,23 @@ impl Store {
         sources::find(self.pool(), org, id_or_name).await
     }
 
-    /// The secrets a delivery of the source may be signed with at `now`.
-    pub async fn source_secrets(
+    /// A source that is not deleted and the secrets a delivery of it may
+    /// be signed with at `now`, in one read (the webhook's path).
+    pub async fn source_for_delivery(
         &self,
-        source: SourceId,
+        org: OrgId,
+        id_or_name: &str,
         now: Timestamp,
-    ) -> Result<Vec<String>, StoreError> {
-        sources::secrets(self.pool(), source, now).await
+    ) -> Result<Option<(Source, Vec<String>)>, StoreError> {
+        sources::for_delivery(self.pool(), org, id_or_name, now).await
+    }
+
+    /// Each source's deploy workflows, deleted sources' too (for reindex).
+    pub async fn source_configs(
+        &self,
+        org: OrgId,
+    ) -> Result<Vec<(SourceId, Vec<String>)>, StoreError> {
+        sources::configs(self.pool(), org).await
     }
 
     /// A new secret (made here unless given); the old one is accepted for

@@ -30,10 +30,10 @@ pub enum Command {
     /// Services of an organization.
     #[command(subcommand)]
     Service(ServiceCommand),
-    /// API tokens.
     /// Native sources: GitHub, GitLab, PagerDuty and CDEvents webhooks.
     #[command(subcommand)]
     Source(SourceCommand),
+    /// API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
     /// Users of the web pages and basic auth.
@@ -135,8 +135,6 @@ pub enum ServiceCommand {
         #[arg(long)]
         org: String,
     },
-    /// Prints the URL of every webhook dialect for a service, with a curl
-    /// command to paste into a CI script (the token stays `$DORADO_TOKEN`).
     /// Adds or removes the names by which native sources know a service:
     /// a repository (`github.com/acme/checkout`), a PagerDuty service id or
     /// name, a CDEvents subject id.
@@ -149,6 +147,8 @@ pub enum ServiceCommand {
         #[arg(long = "remove-alias")]
         remove_aliases: Vec<String>,
     },
+    /// Prints the URL of every webhook dialect for a service, with a curl
+    /// command to paste into a CI script (the token stays `$DORADO_TOKEN`).
     Urls {
         #[arg(long)]
         org: String,

@@ -57,9 +57,13 @@ fn gh_issue(action: &str, state: &str, closed_at: Option<&str>) -> Value {
 }
 
 fn gl_deployment(status: &str, at: &str) -> Value {
+    gl_deployment_to(15, "production", status, at)
+}
+
+fn gl_deployment_to(id: i64, environment: &str, status: &str, at: &str) -> Value {
     json!({"object_kind": "deployment", "status": status, "status_changed_at": at,
-           "deployment_id": 15, "deployable_id": 796, "environment": "production",
-           "environment_tier": "production", "short_sha": &C1[..8],
+           "deployment_id": id, "deployable_id": 796, "environment": environment,
+           "environment_tier": environment, "short_sha": &C1[..8],
            "commit_url": format!("{GL_PROJECT}/-/commit/{C1}"), "ref": "main",
            "user": {"username": "ada"},
            "project": {"id": 30, "name": "cart", "path_with_namespace": "acme/cart",
@@ -233,6 +237,26 @@ async fn four_native_sources_give_exact_figures() {
         .await;
         ok(st, &v, "gitlab running");
 
+        // In order, on staging: the start of `running` stays with `success`.
+        for (n, (status, at)) in [
+            ("running", "2024-03-05 09:00:00 UTC"),
+            ("success", "2024-03-05 09:30:00 UTC"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            let body = gl_deployment_to(16, "staging", status, at);
+            let (st, v) = gitlab(
+                &s,
+                &gl,
+                "Deployment Hook",
+                &format!("gl-staging-{n}"),
+                body.to_string().as_bytes(),
+            )
+            .await;
+            ok(st, &v, "gitlab staging");
+        }
+
         // --- PagerDuty: cart, by alias; reopened, in scrambled order ------
         for (id, kind, at) in [
             ("e4", "incident.resolved", "2024-03-05T13:00:00Z"),
@@ -311,7 +335,14 @@ async fn four_native_sources_give_exact_figures() {
         let (_, deployments) = s
             .get("/api/v1/orgs/acme/deployments?limit=50", &token)
             .await;
-        let deployments = deployments["items"].as_array().unwrap().clone();
+        let all = deployments["items"].as_array().unwrap().clone();
+        let staging = all.iter().find(|d| d["environment"] == "staging").unwrap();
+        assert_eq!(staging["started_at"], "2024-03-05T09:00:00Z");
+        assert_eq!(staging["finished_at"], "2024-03-05T09:30:00Z");
+        let deployments: Vec<Value> = all
+            .into_iter()
+            .filter(|d| d["environment"] == "production")
+            .collect();
         assert_eq!(deployments.len(), 4, "{deployments:?}");
         let github_d = deployments
             .iter()
@@ -334,6 +365,10 @@ async fn four_native_sources_give_exact_figures() {
             .unwrap();
         assert_eq!(gitlab_d["result"], "success");
         assert_eq!(gitlab_d["finished_at"], "2024-03-05T10:00:00Z");
+        assert_eq!(
+            gitlab_d["started_at"], "2024-03-05T09:50:00Z",
+            "a late `running` still starts it"
+        );
         assert_eq!(gitlab_d["shipped"][0]["lead_time_seconds"], 7_200);
         let rework: Vec<&Value> = deployments.iter().filter(|d| d["rework"] == true).collect();
         assert_eq!(rework.len(), 1);
@@ -401,5 +436,20 @@ async fn four_native_sources_give_exact_figures() {
             again, f,
             "a reindex reads every source's deliveries to the same figures"
         );
+
+        // Mapped afterwards, the tool's "Redeliver" of the ignored push is
+        // stored, not replayed.
+        s.cli.json(&[
+            "service",
+            "update",
+            "--org",
+            "acme",
+            "cart",
+            "--alias",
+            "github.com/acme/unknown-repo",
+        ]);
+        let (st, v) = github(&s, &gh, "push", "gh-6", elsewhere.to_string().as_bytes()).await;
+        assert_eq!(st, 201, "{v}");
+        assert_eq!(v["written"][0]["kind"], "changes", "{v}");
     }
 }

@@ -309,7 +309,7 @@ fn cdevent(v: &Value, at: String, ctx: &Context, errs: &mut Errors) -> Option<Ev
         }
         Some(("incident", "detected")) => incident(&head, &subject, Step::Detected, ctx, errs)?,
         Some(("incident", "resolved")) => incident(&head, &subject, Step::Resolved, ctx, errs)?,
-        Some(("change", "merged")) => change(&head, &obj, &subject, errs)?,
+        Some(("change", "merged")) => change(&head, &obj, &subject, ctx, errs)?,
         Some(_) => Err(Ignored::because(format!(
             "the event type {} is not one Dorado reads (it reads service deployed, upgraded and rolledback, incident detected and resolved, and change merged)",
             head.ty
@@ -376,12 +376,7 @@ fn reference_id(f: &Field, errs: &mut Errors) -> Option<String> {
 /// The service a CDEvents service id names: by an alias of the id or of its
 /// last path segment, else by a service of that name.
 fn service(ctx: &Context, id: &str) -> Result<ServiceId, Ignored> {
-    let last = id
-        .split('/')
-        .rev()
-        .map(str::trim)
-        .find(|s| !s.is_empty())
-        .unwrap_or(id);
+    let last = super::last_segment(id);
     let names: &[&str] = if last == id { &[id] } else { &[id, last] };
     ctx.services
         .for_vendor(names)
@@ -522,9 +517,7 @@ fn incident(
     let artifact = field("artifactId").and_then(|f| f.text(MAX_SHORT, errs));
     // A long description is still the emitter's valid event: it is cut,
     // not refused.
-    let description = field("description")
-        .and_then(|f| f.text(usize::MAX, errs))
-        .map(|d| d.chars().take(MAX_SHORT).collect::<String>());
+    let description = field("description").and_then(|f| f.clipped(MAX_SHORT, errs));
     let key = key?;
     let service = match service_id.as_deref().map(|id| service(ctx, id)) {
         None => None,
@@ -568,6 +561,7 @@ fn change(
     head: &Head,
     event: &Obj,
     subject: &Obj,
+    ctx: &Context,
     errs: &mut Errors,
 ) -> Option<Result<Command, Ignored>> {
     let id = subject.field("id").required().key(MAX_SHORT, errs);
@@ -604,6 +598,10 @@ fn change(
             quote(&id)
         ))));
     };
+    // As for pushes: a repository no service answers to is not stored.
+    if let Err(ignored) = super::service_of_repo(ctx, &repo_key) {
+        return Some(Err(ignored));
+    }
     Some(Ok(Command::Changes(ChangeBatch {
         repo,
         repo_key,

@@ -159,7 +159,7 @@ impl<'a> Payload<'a> {
         let before = obj
             .field("before")
             .parse(errs, Sha::parse)
-            .filter(|s| !s.as_str().bytes().all(|b| b == b'0'))
+            .filter(|s| !super::is_zero(s.as_str()))
             .filter(|_| !forced);
         let read = items
             .iter()

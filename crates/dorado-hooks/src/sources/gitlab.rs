@@ -84,7 +84,7 @@ fn ignored(reason: impl Into<String>) -> Option<SourceOutcome> {
 /// A push (semantics.md): the pushed commits, each the parent of the next.
 fn push(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<SourceOutcome> {
     let after = str_at(body, "/after");
-    if after.is_some_and(is_zero) {
+    if after.is_some_and(super::is_zero) {
         return ignored("the push deletes a branch, which stores nothing");
     }
     let list = root.field("commits");
@@ -102,7 +102,7 @@ fn push(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Option<So
     }
     let before = root.field("before");
     let before = match str_at(body, "/before") {
-        Some(b) if is_zero(b) => None,
+        Some(b) if super::is_zero(b) => None,
         _ => before.parse(errs, Sha::parse),
     };
     let read = items
@@ -500,9 +500,4 @@ fn mapped(
             .map_err(SourceOutcome::Ignored),
         None => Ok(None),
     }
-}
-
-/// `0000...`: the side of a push where a branch did not (or no longer) exist.
-fn is_zero(sha: &str) -> bool {
-    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
 }

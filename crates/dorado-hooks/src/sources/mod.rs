@@ -17,7 +17,7 @@ pub mod verify;
 
 use crate::json::{Errors, MAX_LONG, MAX_SHORT, Obj};
 use crate::{Context, HookError};
-use dorado_core::{ChangeWrite, Command, RepoKey, ServiceId, Sha, SourceKind};
+use dorado_core::{ChangeWrite, Command, RepoKey, ServiceDirectory, ServiceId, Sha, SourceKind};
 use serde_json::Value;
 
 /// What a dialect needs to know of the source a delivery came through.
@@ -111,6 +111,33 @@ impl Ignored {
 impl SourceOutcome {
     pub fn ignored(reason: impl Into<String>) -> Self {
         Self::Ignored(Ignored::because(reason))
+    }
+}
+
+/// `0000...`: git's name for "no commit" (a new branch's `before`, a
+/// deleted branch's `after`).
+pub(crate) fn is_zero(sha: &str) -> bool {
+    !sha.is_empty() && sha.bytes().all(|b| b == b'0')
+}
+
+/// The last non-empty path segment (`checkout` of `service/checkout`), by
+/// which a repository or a CDEvents subject finds a service of that name.
+pub fn last_segment(name: &str) -> &str {
+    name.rsplit('/')
+        .map(str::trim)
+        .find(|s| !s.is_empty())
+        .unwrap_or(name)
+}
+
+/// Whether what a source named (an [`Unmapped`] name as the delivery log
+/// keeps it) maps to a service now, by the rules each dialect reads with.
+pub fn maps_now(kind: SourceKind, services: &ServiceDirectory, name: &str) -> bool {
+    match kind {
+        SourceKind::Github | SourceKind::Gitlab => {
+            RepoKey::parse(name).is_ok_and(|key| services.for_repo(&key).is_some())
+        }
+        SourceKind::Pagerduty => services.for_vendor(&[name]).is_some(),
+        SourceKind::Cdevents => services.for_vendor(&[name, last_segment(name)]).is_some(),
     }
 }
 

@@ -23,8 +23,6 @@ use dorado_store::{Ignored, Org, Principal, Source};
 
 /// GitHub's own limit on a webhook payload: anything it sends fits.
 pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
-/// Idempotency keys are at most this long in the store.
-const MAX_KEY: usize = 255;
 
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers.get(name).and_then(|v| v.to_str().ok())
@@ -55,13 +53,13 @@ pub async fn webhook(
         .find_org(&org)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("organization '{org}'")))?;
-    let source = state
+    let (source, secrets) = state
         .store
-        .find_source(org.id, &source)
+        .source_for_delivery(org.id, &source, Timestamp::now())
         .await?
         .ok_or_else(not_found)?;
     let body = ingest::body_bytes(body, BODY_LIMIT)?;
-    let principal = check(&state, &org, &source, &headers, &body).await?;
+    let principal = check(&state, &org, &source, &secrets, &headers, &body).await?;
     let received_at = Timestamp::now();
     let event = match source.kind {
         SourceKind::Github => header(&headers, "x-github-event").unwrap_or_default(),
@@ -111,7 +109,14 @@ pub async fn webhook(
             return Err(e);
         }
     };
-    let key = delivery_key(&source, &headers, read.dedupe_key.as_deref());
+    let mut key = delivery_key(&source, &headers, read.dedupe_key.as_deref());
+    if let SourceOutcome::Ignored(i) = &read.outcome
+        && i.unmapped.is_some()
+    {
+        // Once its repository is mapped, the tool's "Redeliver" must store
+        // this delivery, not replay the ignored answer.
+        key = None;
+    }
     let (commands, ignored) = match read.outcome {
         SourceOutcome::Commands(c) => (c, None),
         SourceOutcome::Ignored(i) => (
@@ -136,19 +141,11 @@ async fn check(
     state: &AppState,
     org: &Org,
     source: &Source,
+    secrets: &[String],
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Option<Principal>, ApiError> {
     let unsigned = |e: verify::Unverified| ApiError::Unsigned(e.to_string());
-    let secrets = match source.kind {
-        SourceKind::Cdevents => Vec::new(),
-        _ => {
-            state
-                .store
-                .source_secrets(source.id, Timestamp::now())
-                .await?
-        }
-    };
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     match source.kind {
         SourceKind::Github => {
@@ -199,7 +196,7 @@ fn delivery_key(source: &Source, headers: &HeaderMap, from_body: Option<&str>) -
         .filter(|k| !k.is_empty())
         .or(from_body)?;
     let scoped = format!("source:{}:{key}", source.id);
-    if scoped.len() <= MAX_KEY {
+    if scoped.len() <= ingest::MAX_IDEMPOTENCY_KEY {
         return Some(scoped);
     }
     // A CloudEvent's source may be a long URI: a digest keeps the key

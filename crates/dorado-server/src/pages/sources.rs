@@ -14,7 +14,8 @@ use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use dorado_core::{RepoKey, ServiceDirectory, ServiceName, SourceKind};
+use dorado_core::{ServiceName, SourceKind};
+use dorado_hooks::sources;
 use dorado_store::{DeliveryRecord, Source, StoreError, UnmappedName};
 use serde::Deserialize;
 
@@ -316,7 +317,7 @@ async fn source_page(
         .unmapped_of_source(source.id)
         .await?
         .into_iter()
-        .filter(|u| !maps_now(source.kind, &directory, &u.name))
+        .filter(|u| !sources::maps_now(source.kind, &directory, &u.name))
         .map(|u| unmapped_row(source.kind, u))
         .collect();
     let status = if shown.error.is_some() {
@@ -362,16 +363,6 @@ fn delivery_row(d: &DeliveryRecord) -> DeliveryRow {
 
 /// Whether a name the source saw maps to a service now (an alias or a
 /// service added since), by the rules its deliveries are read with.
-fn maps_now(kind: SourceKind, directory: &ServiceDirectory, name: &str) -> bool {
-    match kind {
-        SourceKind::Github | SourceKind::Gitlab => {
-            RepoKey::parse(name).is_ok_and(|key| directory.for_repo(&key).is_some())
-        }
-        SourceKind::Pagerduty => directory.for_vendor(&[name]).is_some(),
-        SourceKind::Cdevents => directory.for_vendor(&[name, last_segment(name)]).is_some(),
-    }
-}
-
 fn unmapped_row(kind: SourceKind, u: UnmappedName) -> UnmappedRow {
     UnmappedRow {
         what: match kind {
@@ -386,18 +377,11 @@ fn unmapped_row(kind: SourceKind, u: UnmappedName) -> UnmappedRow {
     }
 }
 
-fn last_segment(name: &str) -> &str {
-    name.rsplit('/')
-        .map(str::trim)
-        .find(|s| !s.is_empty())
-        .unwrap_or(name)
-}
-
 /// A service name from the last path segment (`payments-api` for
 /// `github.com/acme/payments-api`): other characters become `-`, and it
 /// starts with a letter or digit and is not all digits, as names must.
 fn suggested_name(seen: &str) -> Option<ServiceName> {
-    let cleaned: String = last_segment(seen)
+    let cleaned: String = sources::last_segment(seen)
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {

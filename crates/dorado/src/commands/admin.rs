@@ -287,15 +287,10 @@ async fn reindex(store: &Store, json: bool, org: Option<String>) -> anyhow::Resu
     for o in &orgs {
         // A source's deliveries are read again with its deploy workflows.
         let configs: std::collections::HashMap<i64, SourceConfig> = store
-            .list_sources(o.id)
+            .source_configs(o.id)
             .await?
             .into_iter()
-            .map(|s| {
-                let config = SourceConfig {
-                    deploy_workflows: s.deploy_workflows,
-                };
-                (s.id.0, config)
-            })
+            .map(|(id, deploy_workflows)| (id.0, SourceConfig { deploy_workflows }))
             .collect();
         let report = store
             .reindex(o.id, |delivery, services| {
