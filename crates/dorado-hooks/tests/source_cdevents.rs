@@ -27,14 +27,21 @@ fn fixture(text: &str) -> Value {
     serde_json::from_str(text).unwrap()
 }
 
-/// checkout (2) is known to CDEvents as `mySubject123`, cart (3) as `myApp`.
+/// checkout (2) is known to CDEvents as `mySubject123`, cart (3) as `myApp`;
+/// shop (4) deploys the `shop` repositories (by name) and
+/// `my-git.example/an-org/a-repo` (by alias).
 fn directory() -> ServiceDirectory {
     let mut dir = ServiceDirectory::new([
         (ServiceId(2), ServiceName::parse("checkout").unwrap()),
         (ServiceId(3), ServiceName::parse("cart").unwrap()),
+        (ServiceId(4), ServiceName::parse("shop").unwrap()),
     ]);
     dir.add_alias(alias_key("mySubject123").unwrap(), ServiceId(2));
     dir.add_alias(alias_key("myApp").unwrap(), ServiceId(3));
+    dir.add_alias(
+        alias_key("my-git.example/an-org/a-repo").unwrap(),
+        ServiceId(4),
+    );
     dir
 }
 
@@ -766,6 +773,18 @@ fn change_merged_by_the_custom_data_convention() {
     assert_eq!(
         one(&v),
         change("github.com/acme/shop", "github.com/acme/shop", SHA)
+    );
+}
+
+#[test]
+fn change_merged_of_an_unmapped_repository_is_ignored() {
+    let i = ignored(&merged(SHA, json!("https://github.com/acme/unknown")));
+    assert!(i.reason.contains("github.com/acme/unknown"), "{}", i.reason);
+    assert_eq!(
+        i.unmapped,
+        Some(dorado_hooks::sources::Unmapped::Repository(
+            "github.com/acme/unknown".into()
+        ))
     );
 }
 
