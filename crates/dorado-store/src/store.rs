@@ -380,6 +380,16 @@ impl Store {
         deployments::list(&mut conn, org, q).await
     }
 
+    /// How many deployments the organization has (the benchmarks check
+    /// their answers against it).
+    pub async fn count_deployments(&self, org: OrgId) -> Result<i64, StoreError> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM deployments WHERE org_id = $1")
+            .bind(org.0)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n)
+    }
+
     pub async fn list_incidents(
         &self,
         org: OrgId,

@@ -3,6 +3,7 @@
 //! server in this process on a fresh database, so the figures include the
 //! durable group commit of the default SQLite configuration.
 
+mod baseline;
 mod history;
 
 use crate::cli::{BenchCommand, BenchIngestArgs};
@@ -20,6 +21,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
     }
 }
 
+#[derive(Clone)]
 struct Target {
     base: String,
     org: String,
@@ -31,51 +33,81 @@ async fn ingest(args: BenchIngestArgs) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.requests == 0 {
         bail!("--concurrency and --requests must be at least 1");
     }
-    let mut local = None;
-    let target = match &args.url {
-        Some(url) => Target {
-            base: url.trim_end_matches('/').to_owned(),
-            org: args
-                .org
-                .clone()
-                .ok_or_else(|| anyhow!("--url needs --org"))?,
-            service: args
-                .service
-                .clone()
-                .ok_or_else(|| anyhow!("--url needs --service"))?,
-            token: args
-                .token
-                .clone()
-                .ok_or_else(|| anyhow!("--url needs --token (or DORADO_TOKEN)"))?,
-        },
-        None => {
-            let (target, server) = start_local(args.target_database.as_deref()).await?;
-            local = Some(server);
-            target
-        }
+    let Some(url) = &args.url else {
+        return ingest_local(&args).await;
     };
-    let figures = drive(&target, args.concurrency, args.requests).await?;
+    let target = Target {
+        base: url.trim_end_matches('/').to_owned(),
+        org: args
+            .org
+            .clone()
+            .ok_or_else(|| anyhow!("--url needs --org"))?,
+        service: args
+            .service
+            .clone()
+            .ok_or_else(|| anyhow!("--url needs --service"))?,
+        token: args
+            .token
+            .clone()
+            .ok_or_else(|| anyhow!("--url needs --token (or DORADO_TOKEN)"))?,
+    };
+    let figures = drive(&target, args.concurrency, args.requests, "remote").await?;
     println!(
-        "bench ingest: {} requests, {} concurrent senders, {}",
-        args.requests,
-        args.concurrency,
-        match &args.url {
-            Some(u) => format!("server {u}"),
-            None => format!(
-                "in-process server on {}",
-                args.target_database
-                    .as_deref()
-                    .map(super::redact)
-                    .unwrap_or_else(|| "a fresh SQLite file (WAL, synchronous=FULL)".into())
-            ),
-        }
+        "bench ingest: {} requests, {} concurrent senders, server {url}",
+        args.requests, args.concurrency
     );
     println!("{figures}");
-    if let Some(server) = local {
-        server.stop().await;
-    }
     if figures.failed > 0 {
         bail!("{} requests failed", figures.failed);
+    }
+    Ok(())
+}
+
+/// The real server in this process, beside the same-run baseline (bare
+/// axum parsing the same body), at one sender and at `--concurrency`; the
+/// ratio of their throughputs, and the stored rows against the 2xx answers.
+async fn ingest_local(args: &BenchIngestArgs) -> anyhow::Result<()> {
+    let (target, server, store, org) = start_local(args.target_database.as_deref()).await?;
+    let (base, baseline_server) = baseline::serve(&target.service).await?;
+    let baseline = Target {
+        base,
+        ..target.clone()
+    };
+    println!(
+        "bench ingest: {} requests per run, in-process server on {}",
+        args.requests,
+        args.target_database
+            .as_deref()
+            .map(super::redact)
+            .unwrap_or_else(|| "a fresh SQLite file (WAL, synchronous=FULL)".into())
+    );
+    let mut senders = vec![1];
+    if args.concurrency > 1 {
+        senders.push(args.concurrency);
+    }
+    let mut accepted = 0;
+    let mut failed = 0;
+    for n in senders {
+        let bare = drive(&baseline, n, args.requests, &format!("bare{n}")).await?;
+        let real = drive(&target, n, args.requests, &format!("real{n}")).await?;
+        println!("{n} sender(s), baseline (bare axum, parse only):\n{bare}");
+        println!("{n} sender(s), Dorado:\n{real}");
+        println!(
+            "  ratio {:.3} (Dorado's requests/s over the baseline's)",
+            real.throughput() / bare.throughput()
+        );
+        accepted += real.ok;
+        failed += real.failed + bare.failed;
+    }
+    let stored = store.count_deployments(org).await?;
+    println!("stored deployments {stored} for {accepted} answers 2xx");
+    baseline_server.stop().await;
+    server.stop().await;
+    if failed > 0 {
+        bail!("{failed} requests failed");
+    }
+    if stored != accepted as i64 {
+        bail!("{accepted} writes were answered 2xx but {stored} are stored");
     }
     Ok(())
 }
@@ -135,7 +167,9 @@ pub async fn serve(
     Ok((format!("http://{addr}"), LocalServer { stop, task, file }))
 }
 
-async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalServer)> {
+async fn start_local(
+    database: Option<&str>,
+) -> anyhow::Result<(Target, LocalServer, dorado_store::Store, dorado_core::OrgId)> {
     let (url, file) = local_database(database, "bench");
     let store = super::connect(&url).await?;
     let org = store
@@ -151,14 +185,14 @@ async fn start_local(database: Option<&str>) -> anyhow::Result<(Target, LocalSer
     let token = store
         .create_token(org.id, "bench", TokenScopes::DEFAULT, None, None)
         .await?;
-    let (base, server) = serve(store, file).await?;
+    let (base, server) = serve(store.clone(), file).await?;
     let target = Target {
         base,
         org: org.name.to_string(),
         service: service.name.to_string(),
         token: token.secret,
     };
-    Ok((target, server))
+    Ok((target, server, store, org.id))
 }
 
 struct Figures {
@@ -166,6 +200,12 @@ struct Figures {
     failed: usize,
     elapsed: Duration,
     latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn throughput(&self) -> f64 {
+        self.ok as f64 / self.elapsed.as_secs_f64()
+    }
 }
 
 impl std::fmt::Display for Figures {
@@ -176,7 +216,7 @@ impl std::fmt::Display for Figures {
             let rank = ((p / 100.0) * n as f64).ceil().max(1.0) as usize;
             self.latencies[rank.min(n) - 1].as_secs_f64() * 1000.0
         };
-        let rps = self.ok as f64 / self.elapsed.as_secs_f64();
+        let rps = self.throughput();
         writeln!(
             f,
             "  ok {}  failed {}  elapsed {:.2} s  throughput {:.0} requests/s",
@@ -199,18 +239,26 @@ impl std::fmt::Display for Figures {
     }
 }
 
-async fn drive(target: &Target, concurrency: usize, requests: usize) -> anyhow::Result<Figures> {
+/// `requests` deployments from `concurrency` senders; `run` keeps their ids
+/// apart from other runs' (each is a new deployment).
+async fn drive(
+    target: &Target,
+    concurrency: usize,
+    requests: usize,
+    run: &str,
+) -> anyhow::Result<Figures> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
     let url = format!("{}/api/v1/orgs/{}/deployments", target.base, target.org);
     let next = Arc::new(AtomicUsize::new(0));
-    let run_id = std::process::id();
+    let run_id = format!("{}-{run}", std::process::id());
     let started = Instant::now();
     let mut senders = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let (client, url, next) = (client.clone(), url.clone(), next.clone());
         let (token, service) = (target.token.clone(), target.service.clone());
+        let run_id = run_id.clone();
         senders.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failed = 0usize;
