@@ -40,7 +40,13 @@ impl StoreError {
         let StoreError::Database(sqlx::Error::Database(e)) = self else {
             return false;
         };
-        e.is_unique_violation() || matches!(e.code().as_deref(), Some("40P01" | "40001"))
+        e.is_unique_violation() || self.is_deadlock()
+    }
+
+    /// A deadlock or a serialization failure (PostgreSQL): this transaction
+    /// holds what the other waits for, so only rolling it back ends it.
+    pub(crate) fn is_deadlock(&self) -> bool {
+        matches!(self, StoreError::Database(e) if is_deadlock(e))
     }
 
     /// Whether SQLite refused because another connection held its write
@@ -59,4 +65,9 @@ impl StoreError {
             .and_then(|c| c.parse::<i32>().ok())
             .is_some_and(|c| matches!(c & 0xff, 5 | 6))
     }
+}
+
+/// PostgreSQL's deadlock (40P01) and serialization failure (40001).
+pub(crate) fn is_deadlock(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if matches!(d.code().as_deref(), Some("40P01" | "40001")))
 }

@@ -23,6 +23,9 @@ pub(crate) const DEFAULT_QUEUE: usize = 4 * MAX_BATCH;
 /// How often a job that lost a race with another instance runs again
 /// before its request is answered 503.
 const RACE_ATTEMPTS: usize = 4;
+/// How often a batch that deadlocked with another instance's runs again
+/// (each deadlock costs PostgreSQL's `deadlock_timeout`, 1 s by default).
+const DEADLOCK_ATTEMPTS: usize = 8;
 
 type Reply = oneshot::Sender<Result<Option<Ingested>, StoreError>>;
 
@@ -158,58 +161,87 @@ async fn commit_batch(
     jobs: Vec<Job>,
 ) {
     let size = jobs.len();
-    let mut tx = match begin_write(pool, backend).await {
-        Ok(tx) => tx,
-        Err(e) => {
-            tracing::error!(error = %e, "could not begin a write transaction");
-            return fail_all(jobs.into_iter().map(|j| j.reply), &e);
+    let (works, replies): (Vec<Work>, Vec<Reply>) =
+        jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
+    let mut attempt = 1;
+    loop {
+        match attempt_batch(pool, backend, services, &works).await {
+            Ok(answers) => {
+                tracing::debug!(jobs = size, "write batch committed");
+                for (reply, answer) in replies.into_iter().zip(answers) {
+                    let _ = reply.send(answer);
+                }
+                return;
+            }
+            // Nothing was answered yet: the whole batch runs again, its
+            // locks released so that the other instance could go on.
+            Err(BatchFailed::Deadlock(e)) if attempt < DEADLOCK_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "a write batch deadlocked; running it again");
+                attempt += 1;
+            }
+            Err(BatchFailed::Deadlock(e)) => {
+                tracing::warn!(error = %e, "a write batch kept deadlocking; answered 503");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Overloaded));
+                }
+                return;
+            }
+            Err(BatchFailed::Broken(e)) => {
+                tracing::error!(error = %e, jobs = size, "a write batch failed");
+                return fail_all(replies, &e);
+            }
         }
-    };
-    let mut committed: Vec<(Reply, Option<Ingested>)> = Vec::with_capacity(size);
-    let mut jobs = jobs.into_iter();
-    while let Some(Job { work, reply }) = jobs.next() {
-        let step = async {
-            let mut attempt = 1;
-            loop {
-                let mut savepoint = tx.begin().await?;
-                let result = run_job(&mut savepoint, services, &work).await;
-                match result {
-                    Ok(_) => savepoint.commit().await?,
-                    Err(_) => savepoint.rollback().await?,
+    }
+}
+
+enum BatchFailed {
+    /// Another instance's transaction and this one waited for each other
+    /// (PostgreSQL): rolling back this one lets the other finish.
+    Deadlock(StoreError),
+    /// The transaction itself failed; nothing of the batch is stored.
+    Broken(sqlx::Error),
+}
+
+/// Each job in its own savepoint of one transaction, then one commit; the
+/// jobs' answers, in order, once committed.
+async fn attempt_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    services: &mut ServiceCache,
+    works: &[Work],
+) -> Result<Vec<Result<Option<Ingested>, StoreError>>, BatchFailed> {
+    let mut tx = begin_write(pool, backend)
+        .await
+        .map_err(BatchFailed::Broken)?;
+    let mut answers = Vec::with_capacity(works.len());
+    for work in works {
+        let mut attempt = 1;
+        let answer = loop {
+            let mut savepoint = tx.begin().await.map_err(BatchFailed::Broken)?;
+            let result = run_job(&mut savepoint, services, work).await;
+            match result {
+                Ok(_) => savepoint.commit().await,
+                Err(_) => savepoint.rollback().await,
+            }
+            .map_err(BatchFailed::Broken)?;
+            match result {
+                Err(e) if e.is_deadlock() => return Err(BatchFailed::Deadlock(e)),
+                // Another instance committed the same keys meanwhile: run
+                // again, and find its rows.
+                Err(e) if e.lost_a_race() && attempt < RACE_ATTEMPTS => attempt += 1,
+                Err(e) if e.lost_a_race() => {
+                    tracing::warn!(error = %e, "a write kept losing races; answered 503");
+                    break Err(StoreError::Overloaded);
                 }
-                // Another instance committed the same keys meanwhile (or
-                // the two deadlocked): run again, and find its rows.
-                match result {
-                    Err(e) if e.lost_a_race() && attempt < RACE_ATTEMPTS => attempt += 1,
-                    Err(e) if e.lost_a_race() => {
-                        tracing::warn!(error = %e, "a write kept losing races; answered 503");
-                        break Ok::<_, sqlx::Error>(Err(StoreError::Overloaded));
-                    }
-                    result => break Ok(result),
-                }
+                result => break result,
             }
         };
-        match step.await {
-            Ok(Ok(answer)) => committed.push((reply, answer)),
-            Ok(Err(refusal)) => {
-                let _ = reply.send(Err(refusal));
-            }
-            // The savepoint itself failed: the transaction cannot be trusted.
-            Err(e) => {
-                tracing::error!(error = %e, "a write batch failed");
-                let rest = jobs.map(|j| j.reply);
-                let done = committed.into_iter().map(|(r, _)| r);
-                return fail_all(std::iter::once(reply).chain(done).chain(rest), &e);
-            }
-        }
+        answers.push(answer);
     }
-    if let Err(e) = tx.commit().await {
-        tracing::error!(error = %e, jobs = size, "a write batch did not commit");
-        return fail_all(committed.into_iter().map(|(r, _)| r), &e);
-    }
-    tracing::debug!(jobs = size, "write batch committed");
-    for (reply, answer) in committed {
-        let _ = reply.send(Ok(answer));
+    match tx.commit().await {
+        Ok(()) => Ok(answers),
+        Err(e) if crate::error::is_deadlock(&e) => Err(BatchFailed::Deadlock(e.into())),
+        Err(e) => Err(BatchFailed::Broken(e)),
     }
 }
 
