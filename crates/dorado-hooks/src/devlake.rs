@@ -140,7 +140,14 @@ pub(crate) fn issue(body: &Value, ctx: &Context, errs: &mut Errors) -> Option<Ve
         .as_deref()
         .is_some_and(|t| t.eq_ignore_ascii_case("INCIDENT"));
     attrs.put("type", kind);
-    attrs.put("status", obj.field("status").parse(errs, status));
+    let status = obj.field("status").parse(errs, status);
+    // Posted again open (TODO or IN_PROGRESS, no resolution date) after it
+    // was resolved, the issue is open again from the time of the request,
+    // as semantics.md says of reopened incidents. A post that names no
+    // status says nothing about it, and leaves a resolution as it is.
+    let reopened_at = (resolved_at.is_none() && status.as_deref().is_some_and(|s| s != "DONE"))
+        .then_some(ctx.received_at);
+    attrs.put("status", status);
     attrs.put("description", obj.field("description").text(MAX_LONG, errs));
     attrs.put(
         "updated_date",
@@ -188,7 +195,7 @@ pub(crate) fn issue(body: &Value, ctx: &Context, errs: &mut Errors) -> Option<Ve
         source: SOURCE.into(),
         attributes: attrs.into_value(),
         times: Default::default(),
-        reopened_at: None,
+        reopened_at,
     })])
 }
 

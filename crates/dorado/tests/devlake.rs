@@ -812,3 +812,63 @@ async fn a_pipelines_result_and_times_do_not_depend_on_the_order_of_its_requests
         assert_eq!(stored(&s, &t).await, before);
     }
 }
+
+/// Issue 12: an issue posted again open (TODO, no resolution date) after it
+/// was resolved is open again; resolved again, its time to restore runs
+/// from its start to the last resolution.
+#[tokio::test]
+async fn an_issue_posted_again_open_is_open_again() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        let checkout = service_id(&s, &t, "checkout").await;
+        let path = format!("/api/plugins/webhook/{checkout}/issues");
+        let issue = |status: &str, resolved: Option<&str>| {
+            let mut v = json!({"issue_key": "INC-7", "title": "Checkout down", "type": "INCIDENT",
+                               "status": status, "created_date": "2024-05-01T10:00:00Z"});
+            if let Some(r) = resolved {
+                v["resolution_date"] = json!(r);
+            }
+            v.to_string()
+        };
+        let post = |body: String| {
+            let (s, path, t) = (&s, &path, &t);
+            async move { post_raw(s, path, Some(t), &body).await }
+        };
+        let one = || async { items(&s, &t, "incidents").await.remove(0) };
+
+        assert_eq!(
+            post(issue("DONE", Some("2024-05-01T11:00:00Z"))).await.0,
+            200
+        );
+        assert_eq!(one().await["resolved_at"], "2024-05-01T11:00:00Z");
+        // A post that names no status leaves the resolution as it is.
+        let no_status = json!({"issue_key": "INC-7", "title": "Checkout down, again?",
+                               "type": "INCIDENT", "created_date": "2024-05-01T10:00:00Z"});
+        assert_eq!(post(no_status.to_string()).await.0, 200);
+        assert_eq!(one().await["resolved_at"], "2024-05-01T11:00:00Z");
+
+        assert_eq!(post(issue("TODO", None)).await.0, 200);
+        assert_eq!(one().await["resolved_at"], Value::Null, "open again");
+        let (_, f) = s
+            .get("/api/v1/orgs/acme/dora?from=2024-05-01&to=2024-06-01", &t)
+            .await;
+        assert_eq!(f["time_to_restore_service"]["open_incidents"], 1, "{f}");
+
+        assert_eq!(
+            post(issue("DONE", Some("2024-05-01T13:00:00Z"))).await.0,
+            200
+        );
+        let i = one().await;
+        assert_eq!(i["started_at"], "2024-05-01T10:00:00Z");
+        assert_eq!(i["resolved_at"], "2024-05-01T13:00:00Z");
+        let (_, f) = s
+            .get("/api/v1/orgs/acme/dora?from=2024-05-01&to=2024-06-01", &t)
+            .await;
+        assert_eq!(
+            f["time_to_restore_service"]["median_seconds"], 10_800,
+            "{f}"
+        );
+        assert_eq!(f["time_to_restore_service"]["open_incidents"], 0);
+    }
+}
