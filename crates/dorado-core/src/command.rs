@@ -315,6 +315,10 @@ pub enum IncidentTimes {
     /// The APIs and scripted dialects: a time given replaces the stored one.
     #[default]
     Replace,
+    /// As `Replace`, but the sender gave no start, so `started_at` is the
+    /// request's arrival: it only fills a start not known yet, and an
+    /// incident posted again without one keeps its start.
+    ArrivalStart,
     /// Vendor sources report each step of an incident's life as its own
     /// event, in any order: the start is the earliest start, the resolution
     /// the latest resolution, and the incident is open while its latest

@@ -12,7 +12,7 @@ use crate::json::{Errors, Field, MAX_LONG, MAX_SHORT, Obj};
 use dorado_core::{
     ChangeBatch, ChangeWrite, Command, DeployResult, DeployedCommit, DeploymentKind,
     DeploymentWrite, Environment, ExternalId, IncidentCause, IncidentKey, IncidentResolve,
-    IncidentWrite, RepoKey, ServiceId, Sha, ShippedCommit, Timestamp,
+    IncidentTimes, IncidentWrite, RepoKey, ServiceId, Sha, ShippedCommit, Timestamp,
 };
 use serde_json::{Value, json};
 
@@ -307,7 +307,10 @@ pub(crate) fn incident_write(
         is_incident: true,
         source: source.into(),
         attributes: json!({}),
-        times: Default::default(),
+        times: match started_at {
+            Some(_) => IncidentTimes::Replace,
+            None => IncidentTimes::ArrivalStart,
+        },
         reopened_at: None,
     })
 }

@@ -22,7 +22,7 @@ use crate::versions::{self, Touched};
 use crate::{Backend, NewDelivery, StoreError, deliveries};
 use dorado_core::{
     ChangeBatch, Command, DeliveryId, DeploymentWrite, ExternalId, IncidentCause, IncidentResolve,
-    IncidentWrite, OrgId, ServiceId, Timestamp, ValidationError,
+    IncidentTimes, IncidentWrite, OrgId, ServiceId, Timestamp, ValidationError,
 };
 use serde_json::Value;
 use sqlx::any::AnyRow;
@@ -1059,6 +1059,12 @@ impl Incidents {
             return Ok(());
         };
         let row = &mut self.rows[at];
+        // As `incidents::Times::with`: a start that is only the arrival
+        // time fills a missing start and moves no known one.
+        let started = match w.times {
+            IncidentTimes::ArrivalStart => row.started_at.or(started),
+            _ => started,
+        };
         row.occurred_at = started
             .or(row.started_at)
             .or(resolved)

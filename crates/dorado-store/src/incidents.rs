@@ -89,8 +89,11 @@ impl Times {
                 latest(self.latest_resolution(), resolved),
                 latest(self.latest_reopening(), reopened),
             ),
-            IncidentTimes::Replace => {
-                let started = started.or(self.started);
+            IncidentTimes::Replace | IncidentTimes::ArrivalStart => {
+                let started = match w.times {
+                    IncidentTimes::ArrivalStart => self.started.or(started),
+                    _ => started.or(self.started),
+                };
                 match resolved {
                     Some(r) => self.resolved_at(r, started, reopened),
                     None => Self::settled(

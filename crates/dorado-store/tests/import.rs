@@ -308,6 +308,7 @@ const SERVICE_LINES: &str = r#"{"type":"deploy","service":"checkout","id":"d1","
 {"type":"change","repo":"https://github.com/acme/shop","sha":"aaa0","time":"2024-04-30T08:00:00Z"}
 {"type":"incident_resolved","service":"checkout","id":"INC-9","time":"2024-05-01T12:00:00Z"}
 {"type":"incident_started","service":"checkout","id":"INC-9","time":"2024-05-01T11:00:00Z","title":"down"}
+{"type":"incident_started","service":"checkout","id":"INC-9","title":"down, still"}
 {"type":"deploy","service":"cart","time":"2024-05-02T10:00:00Z","result":"failure","environment":"staging"}
 {"type":"deploy","service":"checkout","id":"d1","time":"2024-05-02T10:00:00Z","repo":"github.com/acme/shop","commit_sha":"aaa2","commits":[{"sha":"aaa2","committed_at":"2024-05-02T09:00:00Z"}],"kind":"hotfix"}
 {"type":"incident_started","id":"ORG-1","time":"2024-05-03T10:00:00Z"}

@@ -310,3 +310,54 @@ async fn bodies_over_the_limit_get_413() {
         assert_eq!(status, 201, "{v}");
     }
 }
+
+/// Issue 12: an incident posted again without `started_at` keeps its
+/// start; one posted first without it starts when the request arrived.
+#[tokio::test]
+async fn an_incident_posted_again_without_a_start_keeps_its_start() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        let post = |body: Value| {
+            let (s, t) = (&s, &t);
+            async move {
+                let (status, v) = s
+                    .post("/api/v1/orgs/acme/incidents", t, &body.to_string())
+                    .await;
+                assert!(status == 200 || status == 201, "{status} {v}");
+            }
+        };
+        post(
+            json!({"id": "INC-1", "service": "checkout", "title": "Down",
+                    "started_at": "2024-03-04T13:00:00Z"}),
+        )
+        .await;
+        post(json!({"id": "INC-1", "service": "checkout", "title": "Down, still"})).await;
+        let (status, v) = s
+            .post(
+                "/api/v1/orgs/acme/events",
+                &t,
+                &json!({"type": "incident_started", "service": "checkout", "id": "INC-1"})
+                    .to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        let incidents = items(&s, &t, "incidents").await;
+        let one = incidents.iter().find(|i| i["key"] == "INC-1").unwrap();
+        assert_eq!(one["started_at"], "2024-03-04T13:00:00Z", "{one}");
+        assert_eq!(one["title"], "Down, still");
+
+        let before = dorado_core::Timestamp::now();
+        post(json!({"id": "INC-2", "service": "checkout"})).await;
+        let incidents = items(&s, &t, "incidents").await;
+        let two = incidents.iter().find(|i| i["key"] == "INC-2").unwrap();
+        let started = dorado_core::Timestamp::parse(two["started_at"].as_str().unwrap()).unwrap();
+        assert!(started.seconds() >= before.seconds(), "{two}");
+        // A start given again still moves it, as the sender says.
+        post(json!({"id": "INC-1", "service": "checkout", "started_at": "2024-03-04T12:30:00Z"}))
+            .await;
+        let incidents = items(&s, &t, "incidents").await;
+        let one = incidents.iter().find(|i| i["key"] == "INC-1").unwrap();
+        assert_eq!(one["started_at"], "2024-03-04T12:30:00Z");
+    }
+}
