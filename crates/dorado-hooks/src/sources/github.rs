@@ -254,11 +254,8 @@ impl<'a> Payload<'a> {
         repo: Option<&Repo>,
         errs: &mut Errors,
     ) -> Option<DeploymentWrite> {
-        let id_field = d.field("id").required();
-        let external_id = id_field.key(MAX_SHORT, errs).and_then(|id| {
+        let external_id = d.field("id").required().parse_key(errs, |id| {
             ExternalId::parse(&format!("github:deployment:{id}"))
-                .map_err(|e| errs.add(id_field.ptr(), e))
-                .ok()
         });
         let sha = d.field("sha").required().parse(errs, Sha::parse);
         let started_at = d.field("created_at").required().time(errs);
@@ -356,12 +353,10 @@ impl<'a> Payload<'a> {
             )));
         }
         let repo = repo_or_ignore!(self, obj.field("repository"), errs);
-        let id_field = run.field("id").required();
-        let external_id = id_field.key(MAX_SHORT, errs).and_then(|id| {
-            ExternalId::parse(&format!("github:run:{id}"))
-                .map_err(|e| errs.add(id_field.ptr(), e))
-                .ok()
-        });
+        let external_id = run
+            .field("id")
+            .required()
+            .parse_key(errs, |id| ExternalId::parse(&format!("github:run:{id}")));
         let sha = run.field("head_sha").required().parse(errs, Sha::parse);
         // A run waits in a queue between its creation and its start.
         let start = run.field("run_started_at");

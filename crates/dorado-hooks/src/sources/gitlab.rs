@@ -293,12 +293,12 @@ fn deployment(root: &Obj, body: &Value, ctx: &Context, errs: &mut Errors) -> Opt
         Ok(service) => service,
         Err(ignored) => return Some(ignored),
     };
-    let id_field = root.field("deployment_id").required();
-    let external_id = id_field.key(MAX_SHORT, errs).and_then(|id| {
-        ExternalId::parse(&format!("gitlab:deployment:{id}"))
-            .map_err(|e| errs.add(id_field.ptr(), e))
-            .ok()
-    });
+    let external_id = root
+        .field("deployment_id")
+        .required()
+        .parse_key(errs, |id| {
+            ExternalId::parse(&format!("gitlab:deployment:{id}"))
+        });
     let status = root.field("status").required().text(MAX_SHORT, errs);
     let at = root.field("status_changed_at").time(errs);
     let environment = environment(root, body, errs);
@@ -423,11 +423,8 @@ fn pipeline(
         Ok(service) => service,
         Err(ignored) => return Some(ignored),
     };
-    let id_field = attrs.field("id").required();
-    let external_id = id_field.key(MAX_SHORT, errs).and_then(|id| {
+    let external_id = attrs.field("id").required().parse_key(errs, |id| {
         ExternalId::parse(&format!("gitlab:pipeline:{id}"))
-            .map_err(|e| errs.add(id_field.ptr(), e))
-            .ok()
     });
     let sha = attrs.field("sha").required().parse(errs, Sha::parse);
     let started_at = attrs.field("created_at").time(errs);
