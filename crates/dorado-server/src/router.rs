@@ -107,7 +107,13 @@ pub fn router(state: AppState) -> Router {
     let (router, api) =
         api_router(state.config.body_limit, state.config.batch_body_limit).split_for_parts();
     router
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", api))
+        .merge(
+            SwaggerUi::new("/docs")
+                .url("/openapi.json", api)
+                // Swagger UI would otherwise send the document's address to
+                // validator.swagger.io from every browser that opens it.
+                .config(utoipa_swagger_ui::Config::new(["/openapi.json"]).validator_url("none")),
+        )
         .merge(crate::pages::router())
         .fallback(not_found)
         .layer(axum::middleware::from_fn(crate::telemetry::record))

@@ -115,6 +115,12 @@ async fn health_openapi_and_docs_are_served() {
     let docs = get("/docs/").await.unwrap();
     assert_eq!(docs.status(), 200);
     assert!(docs.text().await.unwrap().contains("swagger"));
+    // Issue 17: no outside validator is asked about the document.
+    let init = get("/docs/swagger-initializer.js").await.unwrap();
+    assert_eq!(init.status(), 200);
+    let init = init.text().await.unwrap();
+    assert!(init.contains(r#""validatorUrl": "none""#), "{init}");
+    assert!(init.contains("/openapi.json"), "{init}");
     let missing = get("/nope").await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(
