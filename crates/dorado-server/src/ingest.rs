@@ -151,7 +151,17 @@ impl Arrival<'_> {
             received_at: self.received_at,
             source_id: self.source,
             ignored: None,
+            created_status: created_status(self.endpoint),
         }
+    }
+}
+
+/// What the endpoint answers when a write created something: DevLake's and
+/// Allstacks' senders expect 200 whatever happened, the others get 201.
+fn created_status(endpoint: &Endpoint) -> u16 {
+    match endpoint.dialect() {
+        "devlake" | "allstacks" => 200,
+        _ => 201,
     }
 }
 

@@ -289,44 +289,37 @@ impl WrittenView {
             commits: None,
             pipeline: None,
             name: None,
-            created: false,
+            created: w.created(),
         };
         match w {
             Written::Deployment {
                 id,
                 service_id,
                 external_id,
-                created,
+                ..
             } => Self {
                 kind: "deployment".into(),
                 id: Some(id.0),
                 service_id: Some(service_id.0),
                 external_id: external_id.as_ref().map(|e| e.to_string()),
-                created: *created,
                 ..empty
             },
             Written::Incident {
                 id,
                 service_id,
                 key,
-                created,
+                ..
             } => Self {
                 kind: "incident".into(),
                 id: Some(id.0),
                 service_id: service_id.map(|s| s.0),
                 key: Some(key.to_string()),
-                created: *created,
                 ..empty
             },
-            Written::Task {
-                pipeline,
-                name,
-                created,
-            } => Self {
+            Written::Task { pipeline, name, .. } => Self {
                 kind: "task".into(),
                 pipeline: Some(pipeline.clone()),
                 name: Some(name.clone()),
-                created: *created,
                 ..empty
             },
             Written::Pipeline {
@@ -336,14 +329,12 @@ impl WrittenView {
                 kind: "pipeline".into(),
                 id: deployment_id.map(|d| d.0),
                 pipeline: Some(pipeline.clone()),
-                created: false,
                 ..empty
             },
             Written::Changes { repo_key, commits } => Self {
                 kind: "changes".into(),
                 repo: Some(repo_key.to_string()),
                 commits: Some(*commits),
-                created: true,
                 ..empty
             },
         }
@@ -374,7 +365,7 @@ impl WriteAnswer {
             .iter()
             .map(WrittenView::from_written)
             .collect();
-        let status = if written.iter().any(|w| w.created) {
+        let status = if done.outcome.created() {
             axum::http::StatusCode::CREATED
         } else {
             axum::http::StatusCode::OK

@@ -81,14 +81,17 @@ pub(crate) async fn insert(
     Ok(DeliveryId(id))
 }
 
+/// What an accepted delivery wrote, and the status it was answered with.
 pub(crate) async fn set_outcome(
     conn: &mut AnyConnection,
     id: DeliveryId,
     outcome: &Outcome,
+    status: u16,
 ) -> Result<(), StoreError> {
     let text = serde_json::to_string(outcome).map_err(|e| corrupt(format!("outcome: {e}")))?;
-    sqlx::query("UPDATE deliveries SET outcome = $1 WHERE id = $2")
+    sqlx::query("UPDATE deliveries SET outcome = $1, status = $2 WHERE id = $3")
         .bind(text)
+        .bind(i32::from(status))
         .bind(id.0)
         .execute(&mut *conn)
         .await?;

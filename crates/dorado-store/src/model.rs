@@ -133,6 +133,11 @@ pub struct NewDelivery {
     /// Why an accepted delivery stores nothing (an event Dorado does not
     /// use), and what it named that maps to no service.
     pub ignored: Option<Ignored>,
+    /// The status the endpoint answers when the write created something
+    /// (201 for the native API, the event API and native sources; 200 for
+    /// the drop-in dialects, whose senders expect 200), so that the log
+    /// holds the status actually sent.
+    pub created_status: u16,
 }
 
 /// An accepted delivery that stores nothing, and why.
@@ -194,6 +199,26 @@ pub enum Written {
         pipeline: String,
         deployment_id: Option<DeploymentId>,
     },
+}
+
+impl Written {
+    /// Whether this write made something new (a commit batch always
+    /// counts): what decides between 201 and 200.
+    pub fn created(&self) -> bool {
+        match self {
+            Self::Deployment { created, .. }
+            | Self::Incident { created, .. }
+            | Self::Task { created, .. } => *created,
+            Self::Changes { .. } => true,
+            Self::Pipeline { .. } => false,
+        }
+    }
+}
+
+impl Outcome {
+    pub fn created(&self) -> bool {
+        self.written.iter().any(Written::created)
+    }
 }
 
 /// A request in the delivery log.

@@ -288,7 +288,12 @@ async fn ingest(
     let mut ctx = ApplyCtx::new(delivery.org_id, id, delivery.received_at, services);
     let mut outcome = apply_all(conn, &mut ctx, commands).await?;
     outcome.ignored = delivery.ignored.as_ref().map(|i| i.reason.clone());
-    deliveries::set_outcome(conn, id, &outcome).await?;
+    let status = if outcome.created() {
+        delivery.created_status
+    } else {
+        200
+    };
+    deliveries::set_outcome(conn, id, &outcome, status).await?;
     let mut touched = Touched::default();
     for (command, written) in commands.iter().zip(&outcome.written) {
         touched.record(command, written);

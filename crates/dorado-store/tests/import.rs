@@ -68,6 +68,7 @@ fn delivery(org: OrgId, endpoint: &Endpoint, body: &str, at: Timestamp) -> NewDe
         received_at: at,
         source_id: None,
         ignored: None,
+        created_status: 200,
     }
 }
 

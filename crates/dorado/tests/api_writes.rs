@@ -361,3 +361,31 @@ async fn an_incident_posted_again_without_a_start_keeps_its_start() {
         assert_eq!(one["started_at"], "2024-03-04T12:30:00Z");
     }
 }
+
+/// Issue 17: the delivery log holds the status each request was answered.
+#[tokio::test]
+async fn the_delivery_log_records_the_status_sent() {
+    for db in databases() {
+        let s = Server::start(db);
+        let t = s.acme();
+        let body = json!({"id": "d1", "service": "checkout", "repo": "github.com/acme/checkout",
+                          "commit_sha": SHA1, "finished_at": "2024-03-04T12:00:00Z"})
+        .to_string();
+        let mut sent = Vec::new();
+        for _ in 0..2 {
+            let (status, v) = s.post("/api/v1/orgs/acme/deployments", &t, &body).await;
+            sent.push((v["delivery_id"].as_i64().unwrap(), status));
+        }
+        assert_eq!(sent.iter().map(|x| x.1).collect::<Vec<_>>(), [201, 200]);
+        let (_, log) = s.get("/api/v1/orgs/acme/deliveries", &t).await;
+        for (id, status) in sent {
+            let d = log["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["id"] == id)
+                .unwrap();
+            assert_eq!(d["status"], status, "{d}");
+        }
+    }
+}

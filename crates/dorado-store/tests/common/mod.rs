@@ -66,6 +66,7 @@ pub fn delivery(org: OrgId, commands: &[Command]) -> NewDelivery {
         received_at: t("2024-06-01T00:00:00Z"),
         source_id: None,
         ignored: None,
+        created_status: 200,
     }
 }
 

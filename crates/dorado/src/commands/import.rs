@@ -240,6 +240,7 @@ fn read(
                     received_at,
                     source_id: None,
                     ignored: None,
+                    created_status: 200,
                 },
                 lines: Vec::with_capacity(chunk),
                 sealed: None,
