@@ -166,3 +166,24 @@ fn names_and_duplicates_are_refused_with_a_reason() {
         assert_eq!(cli.json(&["org", "list"]).as_array().unwrap().len(), 1);
     }
 }
+
+/// Issue 17: `--listen` says what it expects, and a port in use says so.
+#[test]
+fn serve_explains_a_bad_listen_address() {
+    let db = databases().remove(0);
+    let cli = Cli {
+        url: db.url.clone(),
+    };
+    for bad in [":8081", "localhost", "127.0.0.1:http"] {
+        let out = cli.run(&["serve", "--listen", bad]);
+        assert!(!out.status.success(), "{bad}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("HOST:PORT"), "{bad}: {err}");
+    }
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = taken.local_addr().expect("an address").to_string();
+    let out = cli.run(&["serve", "--listen", &addr]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("in use") && err.contains("--listen"), "{err}");
+}
