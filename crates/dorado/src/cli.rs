@@ -89,6 +89,10 @@ pub struct ImportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "Environment, besides the flags' own:
+  DORADO_LOG          log filter (default info): a level, or directives such as dorado=debug
+  DORADO_SESSION_KEY  signs the pages' session cookies; set the same on every instance
+  DORADO_PUBLIC_URL   the base of the webhook URLs the pages show (default: the request's host)")]
 pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "DORADO_LISTEN", default_value = "127.0.0.1:8080")]

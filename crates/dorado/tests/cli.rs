@@ -187,3 +187,23 @@ fn serve_explains_a_bad_listen_address() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("in use") && err.contains("--listen"), "{err}");
 }
+
+/// Issue 17: `serve --help` names the environment it reads.
+#[test]
+fn serve_help_names_its_environment() {
+    let cli = Cli {
+        url: "sqlite://unused.db".into(),
+    };
+    let out = cli.run(&["serve", "--help"]);
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "DORADO_LISTEN",
+        "DORADO_LOG",
+        "DORADO_SESSION_KEY",
+        "DORADO_PUBLIC_URL",
+        "DORADO_WRITE_QUEUE",
+    ] {
+        assert!(help.contains(var), "{var}: {help}");
+    }
+}
