@@ -88,6 +88,11 @@ async fn dora_figures_match_the_hand_computed_scenario() {
                 && table.contains("low"),
             "{table}"
         );
+        // Issue 17: one of a thing is singular.
+        assert!(
+            table.contains("over 1 incident") && !table.contains(" 1 incidents"),
+            "{table}"
+        );
 
         // One service, the 2021 benchmark, and an empty window: nulls, not zeros.
         let (_, v) = s.get("/api/v1/orgs/acme/dora?from=2023-01-01&to=2023-02-01&service=checkout&benchmark=2021", &t).await;

@@ -109,6 +109,10 @@ async fn refused_lines_are_named_with_their_reason_and_the_rest_is_stored() {
         assert!(out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("imported 2 events"), "{text}");
+        let one = r#"{"type":"deploy","service":"cart","id":"one","time":"2024-04-04T12:00:00Z"}"#;
+        let single = s.cli.run_with_stdin(&["import", "--org", "acme", "-"], one);
+        let single = String::from_utf8_lossy(&single.stdout);
+        assert!(single.contains("imported 1 event into"), "{single}");
         for (line, word) in [(2, "line 2:"), (3, "nowhere"), (4, "/time")] {
             assert!(text.contains(word), "line {line} in {text}");
         }

@@ -113,7 +113,7 @@ pub fn cards(m: &Metrics, trend: &[SeriesBucket], window: &Window) -> Vec<Card> 
                     format::duration(p75),
                     format::duration(p90)
                 ),
-                _ => format!("{} changes", lt.changes),
+                _ => format!("{} change{}", lt.changes, plural(lt.changes)),
             },
             raw: json(lt.median_seconds),
             level: lt_level,

@@ -8,6 +8,7 @@
 
 use super::find_org;
 use crate::cli::ImportArgs;
+use crate::output::count;
 use anyhow::{Context as _, anyhow};
 use dorado_core::{OrgId, ServiceDirectory, Timestamp};
 use dorado_hooks::{Context, Endpoint, HookError, parse_line};
@@ -119,8 +120,9 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
         }
         progress.set_position(summary.read);
         progress.set_message(format!(
-            "{} events, {} refused",
-            summary.imported, summary.rejected
+            "{}, {} refused",
+            count(summary.imported as u64, "event"),
+            summary.rejected
         ));
     }
     // Dropping the receiver stops a reader still at work.
@@ -150,8 +152,8 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
         return Ok(());
     }
     println!(
-        "imported {} events into {} in {:.1} s ({:.0} events/s); {} refused",
-        summary.imported,
+        "imported {} into {} in {:.1} s ({:.0} events/s); {} refused",
+        count(summary.imported as u64, "event"),
         org.name,
         elapsed.as_secs_f64(),
         summary.imported as f64 / elapsed.as_secs_f64().max(1e-9),

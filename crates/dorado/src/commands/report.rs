@@ -3,7 +3,7 @@
 
 use super::{find_org, find_service};
 use crate::cli::ReportArgs;
-use crate::output::emit;
+use crate::output::{count, emit};
 use anyhow::anyhow;
 use dorado_core::engine::{Benchmark, DoraReport, Level, Query, derive, report};
 use dorado_core::{Environment, Scope, Timestamp};
@@ -96,9 +96,9 @@ fn table(org: &str, r: &DoraReport) -> String {
         (
             "Deployment frequency".to_owned(),
             format!(
-                "{} deployments on {} days ({}/day; median {} days/week)",
-                df.deployments,
-                df.deployment_days,
+                "{} on {} ({}/day; median {} days/week)",
+                count(df.deployments, "deployment"),
+                count(df.deployment_days, "day"),
                 df.per_day.map_or("-".into(), |p| p.to_string()),
                 df.median_days_per_week
                     .map_or("-".into(), |p| p.to_string())
@@ -108,39 +108,39 @@ fn table(org: &str, r: &DoraReport) -> String {
         (
             "Lead time for changes".to_owned(),
             format!(
-                "median {} (p75 {}, p90 {}) over {} changes",
+                "median {} (p75 {}, p90 {}) over {}",
                 duration(lt.median_seconds),
                 duration(lt.p75_seconds),
                 duration(lt.p90_seconds),
-                lt.changes
+                count(lt.changes, "change")
             ),
             level(lt.level),
         ),
         (
             "Change failure rate".to_owned(),
             format!(
-                "{} ({} of {} deployments)",
+                "{} ({} of {})",
                 percent(cfr.rate),
                 cfr.failed_deployments,
-                cfr.deployments
+                count(cfr.deployments, "deployment")
             ),
             level(cfr.level),
         ),
         (
             "Failed deployment recovery".to_owned(),
             format!(
-                "median {} over {} incidents",
+                "median {} over {}",
                 duration(fdrt.median_seconds),
-                fdrt.incidents
+                count(fdrt.incidents, "incident")
             ),
             level(fdrt.level),
         ),
         (
             "Time to restore service".to_owned(),
             format!(
-                "median {} over {} incidents, {} open",
+                "median {} over {}, {} open",
                 duration(ttr.median_seconds),
-                ttr.incidents,
+                count(ttr.incidents, "incident"),
                 ttr.open_incidents
             ),
             level(ttr.level),
