@@ -29,6 +29,9 @@ pub enum ApiError {
     Forbidden(String),
     #[error("{0} not found")]
     NotFound(String),
+    /// A route that exists, asked with a method it does not answer.
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("{0}")]
     Conflict(String),
     #[error("malformed JSON at line {line}, column {column}: {message}")]
@@ -57,6 +60,7 @@ impl ApiError {
             Self::Unauthorized(_) | Self::Unsigned(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Syntax { .. } | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,6 +74,7 @@ impl ApiError {
             Self::Unauthorized(_) | Self::Unsigned(_) => "Unauthorized",
             Self::Forbidden(_) => "Forbidden",
             Self::NotFound(_) => "Not Found",
+            Self::MethodNotAllowed(_) => "Method Not Allowed",
             Self::Conflict(_) => "Conflict",
             Self::Syntax { .. } => "Malformed JSON",
             Self::Invalid(_) => "Invalid input",

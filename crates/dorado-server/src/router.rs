@@ -116,10 +116,18 @@ pub fn router(state: AppState) -> Router {
         )
         .merge(crate::pages::router())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn(crate::telemetry::record))
         .layer(TraceLayer::new_for_http())
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed(format!(
+        "{} does not answer {method}; see /docs for what it answers",
+        uri.path()
+    ))
 }
 
 async fn not_found(uri: Uri) -> ApiError {

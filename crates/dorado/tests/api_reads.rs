@@ -121,6 +121,12 @@ async fn health_openapi_and_docs_are_served() {
     let init = init.text().await.unwrap();
     assert!(init.contains(r#""validatorUrl": "none""#), "{init}");
     assert!(init.contains("/openapi.json"), "{init}");
+    // Issue 17: a known route asked with another method answers why.
+    let wrong = get("/api/v1/orgs/acme/events").await.unwrap();
+    assert_eq!(wrong.status(), 405);
+    assert_eq!(wrong.headers()["content-type"], "application/problem+json");
+    let body: Value = wrong.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("GET"), "{body}");
     let missing = get("/nope").await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(
