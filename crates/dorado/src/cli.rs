@@ -97,11 +97,12 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "DORADO_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
-    /// The largest body of a single write, in bytes.
-    #[arg(long, env = "DORADO_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    /// The largest body of a single write: bytes, or a size such as 1MiB or
+    /// 500KB.
+    #[arg(long, env = "DORADO_BODY_LIMIT", default_value = "1MiB", value_parser = parse_size)]
     pub body_limit: usize,
-    /// The largest body of an /events batch, in bytes.
-    #[arg(long, env = "DORADO_BATCH_BODY_LIMIT", default_value_t = 32 * 1024 * 1024)]
+    /// The largest body of an /events batch: bytes, or a size such as 32MiB.
+    #[arg(long, env = "DORADO_BATCH_BODY_LIMIT", default_value = "32MiB", value_parser = parse_size)]
     pub batch_body_limit: usize,
     /// Writes that may wait for the writer; past that a write is answered
     /// 503 with Retry-After at once.
@@ -310,4 +311,31 @@ pub struct BenchIngestArgs {
     /// Requests in all.
     #[arg(long, default_value_t = 5000)]
     pub requests: usize,
+}
+
+/// A size in bytes as people write it: `1048576`, `1MiB`, `32MB`, `500 KB`.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let size: bytesize::ByteSize = text
+        .trim()
+        .parse()
+        .map_err(|e| format!("'{text}' is not a size such as 1048576, 1MiB or 32MB: {e}"))?;
+    usize::try_from(size.as_u64())
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{text}' must be more than 0 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("1048576"), Ok(1_048_576));
+        assert_eq!(parse_size("1MiB"), Ok(1_048_576));
+        assert_eq!(parse_size("32MB"), Ok(32_000_000));
+        assert_eq!(parse_size(" 1 KiB "), Ok(1024));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+    }
 }

@@ -389,3 +389,17 @@ async fn the_delivery_log_records_the_status_sent() {
         }
     }
 }
+
+/// Issue 17: body limits take sizes such as `1KiB`, not only bytes.
+#[tokio::test]
+async fn body_limits_take_sizes() {
+    let db = databases().remove(0);
+    let s = Server::start_with(db, &["--body-limit", "1KiB"]);
+    let t = s.acme();
+    let small = json!({"id": "d1", "service": "checkout"}).to_string();
+    let (status, v) = s.post("/api/v1/orgs/acme/deployments", &t, &small).await;
+    assert_eq!(status, 201, "{v}");
+    let big = json!({"id": "d2", "service": "checkout", "name": "x".repeat(1100)}).to_string();
+    let (status, _) = s.post("/api/v1/orgs/acme/deployments", &t, &big).await;
+    assert_eq!(status, 413);
+}
