@@ -118,27 +118,6 @@ fn odd_values() -> Vec<Value> {
     ]
 }
 
-/// Every pointer to a value inside `v`.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let p = format!("{at}/{i}");
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn every_field_replaced_by_odd_values_never_panics() {
     for (e, body) in samples() {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{SHA, now, ts};
+use common::{SHA, now, pointers, ts};
 use dorado_core::source::alias_key;
 use dorado_core::{
     ChangeBatch, ChangeWrite, Command, DeployResult, DeployedCommit, DeploymentKind,
@@ -1189,25 +1189,5 @@ fn garbage_never_panics() {
             Ok(Err(HookError::Invalid(v))) => assert!(!v.errors.is_empty()),
             Ok(Err(HookError::Syntax { line, .. })) => assert!(line >= 1),
         }
-    }
-}
-
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(m) => {
-            for (k, x) in m {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        Value::Array(a) => {
-            for (i, x) in a.iter().enumerate() {
-                let p = format!("{at}/{i}");
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        _ => {}
     }
 }

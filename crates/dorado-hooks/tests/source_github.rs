@@ -3,6 +3,10 @@
 //! describes, the deliveries that are ignored and why, and bodies that
 //! must be refused field by field (or at least never panic).
 
+mod common;
+
+use common::pointers;
+
 use dorado_core::source::alias_key;
 use dorado_core::{
     ChangeBatch, Command, DeployResult, DeploymentWrite, IncidentTimes, IncidentWrite,
@@ -915,27 +919,6 @@ fn never_panics(event: &str, body: &[u8]) {
         "{event} panicked on {}",
         String::from_utf8_lossy(body)
     );
-}
-
-/// Every value of a tree with its pointer, containers included.
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    match v {
-        Value::Object(map) => {
-            for (k, x) in map {
-                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, x) in items.iter().enumerate() {
-                let p = format!("{at}/{i}");
-                out.push(p.clone());
-                pointers(x, p, out);
-            }
-        }
-        _ => {}
-    }
 }
 
 #[test]

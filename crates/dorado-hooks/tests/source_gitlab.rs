@@ -1,6 +1,10 @@
 //! GitLab as a native source: pushes, merged merge requests, incident
 //! issues, deployments and deploy pipelines, from GitLab's own payloads.
 
+mod common;
+
+use common::pointers;
+
 use dorado_core::source::alias_key;
 use dorado_core::{
     ChangeBatch, ChangeWrite, Command, DeployResult, DeployedCommit, DeploymentKind,
@@ -1156,26 +1160,6 @@ fn odd_values() -> Vec<Value> {
         json!([null, 1]),
         json!({}),
     ]
-}
-
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    let children: Vec<(String, &Value)> = match v {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, x)| (k.replace('~', "~0").replace('/', "~1"), x))
-            .collect(),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i.to_string(), x))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (k, x) in children {
-        let p = format!("{at}/{k}");
-        out.push(p.clone());
-        pointers(x, p, out);
-    }
 }
 
 fn samples() -> Vec<String> {

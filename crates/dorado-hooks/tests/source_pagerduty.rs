@@ -1,6 +1,10 @@
 //! PagerDuty webhooks v3 as a native source: incidents triggered, resolved
 //! and reopened, each event on its own and in any order.
 
+mod common;
+
+use common::pointers;
+
 use dorado_core::source::alias_key;
 use dorado_core::{
     Command, IncidentKey, IncidentTimes, IncidentWrite, ServiceDirectory, ServiceId, ServiceName,
@@ -408,26 +412,6 @@ fn check(body: &[u8]) {
         }) => assert!(!i.reason.is_empty()),
         Err(HookError::Invalid(v)) => assert!(!v.errors.is_empty()),
         Err(HookError::Syntax { line, .. }) => assert!(line >= 1),
-    }
-}
-
-fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
-    let children: Vec<(String, &Value)> = match v {
-        Value::Object(m) => m
-            .iter()
-            .map(|(k, x)| (k.replace('~', "~0").replace('/', "~1"), x))
-            .collect(),
-        Value::Array(a) => a
-            .iter()
-            .enumerate()
-            .map(|(i, x)| (i.to_string(), x))
-            .collect(),
-        _ => Vec::new(),
-    };
-    for (k, x) in children {
-        let p = format!("{at}/{k}");
-        out.push(p.clone());
-        pointers(x, p, out);
     }
 }
 

@@ -7,6 +7,7 @@ use dorado_core::{
     ServiceName, Timestamp,
 };
 use dorado_hooks::{Context, Endpoint, HookError, parse};
+use serde_json::Value;
 
 pub const SHA: &str = "a2e7da86cc392417b0d9f605b28038aae80b002f";
 
@@ -125,4 +126,25 @@ pub fn with(base: &serde_json::Value, key: &str, value: Option<serde_json::Value
         }
     }
     v.to_string()
+}
+
+/// Every pointer to a value inside `v`.
+pub fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let p = format!("{at}/{}", k.replace('~', "~0").replace('/', "~1"));
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let p = format!("{at}/{i}");
+                out.push(p.clone());
+                pointers(x, p, out);
+            }
+        }
+        _ => {}
+    }
 }
