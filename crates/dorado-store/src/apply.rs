@@ -1,8 +1,11 @@
-//! Applies one delivery's commands inside the caller's transaction: the same
-//! code for the writer and for `reindex`.
+//! Applies one delivery's commands inside the caller's transaction, one
+//! after the other: the way of DevLake's pipelines, whose tasks and
+//! finishes keep their own statements. Every other command goes to the
+//! planner (`crate::plan`), the pipelines' deployments too.
 
 use crate::orgs::service_in_org;
-use crate::{Outcome, StoreError, changes, deployments, incidents, pipelines};
+use crate::plan::{self, Unit};
+use crate::{Backend, Outcome, StoreError, Written, pipelines};
 use dorado_core::{Command, DeliveryId, ExternalId, IncidentKey, OrgId, ServiceId, Timestamp};
 use sqlx::{AnyConnection, Row};
 use std::collections::{HashMap, HashSet};
@@ -14,6 +17,7 @@ pub(crate) type ServiceCache = HashSet<(OrgId, ServiceId)>;
 
 /// What every row written for one delivery shares.
 pub(crate) struct ApplyCtx<'a> {
+    pub backend: Backend,
     pub org: OrgId,
     pub delivery: DeliveryId,
     /// When the delivery arrived: the rows' `updated_at`, so that a
@@ -21,24 +25,23 @@ pub(crate) struct ApplyCtx<'a> {
     pub received_at: Timestamp,
     /// Set by `reindex`, to give rebuilt rows the ids they had.
     pub reuse: Option<&'a mut ReusedIds>,
-    /// Deployments without an external id written so far for this delivery.
-    pub(crate) anonymous_deployments: usize,
     services: &'a mut ServiceCache,
 }
 
 impl<'a> ApplyCtx<'a> {
     pub(crate) fn new(
+        backend: Backend,
         org: OrgId,
         delivery: DeliveryId,
         received_at: Timestamp,
         services: &'a mut ServiceCache,
     ) -> Self {
         Self {
+            backend,
             org,
             delivery,
             received_at,
             reuse: None,
-            anonymous_deployments: 0,
             services,
         }
     }
@@ -63,6 +66,26 @@ impl<'a> ApplyCtx<'a> {
         }
         self.services.insert((self.org, service));
         Ok(())
+    }
+
+    /// `command` through the planner, alone.
+    pub(crate) async fn plan_one(
+        &mut self,
+        conn: &mut AnyConnection,
+        command: &Command,
+    ) -> Result<Written, StoreError> {
+        let unit = Unit {
+            org: self.org,
+            delivery: self.delivery,
+            received_at: self.received_at,
+            commands: std::slice::from_ref(command),
+        };
+        let reuse = self.reuse.as_deref_mut();
+        let mut results = plan::apply(conn, self.backend, self.services, reuse, &[unit]).await?;
+        let mut written = results.pop().unwrap_or_else(|| Ok(Vec::new()))?;
+        written
+            .pop()
+            .ok_or_else(|| StoreError::Database(sqlx::Error::Protocol("nothing planned".into())))
     }
 }
 
@@ -139,32 +162,6 @@ impl ReusedIds {
     }
 }
 
-/// Gives a row just inserted the id it had before a rebuild. Nothing refers
-/// to the row yet, and ids are never reused, so the old id is free.
-pub(crate) async fn move_id(
-    conn: &mut AnyConnection,
-    table: Table,
-    from: i64,
-    to: i64,
-) -> Result<(), StoreError> {
-    let sql = match table {
-        Table::Deployments => "UPDATE deployments SET id = $1 WHERE id = $2",
-        Table::Incidents => "UPDATE incidents SET id = $1 WHERE id = $2",
-    };
-    sqlx::query(sql)
-        .bind(to)
-        .bind(from)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Table {
-    Deployments,
-    Incidents,
-}
-
 /// Applies the commands in order; the first error stops the delivery (the
 /// caller rolls back its savepoint).
 pub(crate) async fn apply_all(
@@ -175,12 +172,9 @@ pub(crate) async fn apply_all(
     let mut outcome = Outcome::default();
     for command in commands {
         let written = match command {
-            Command::Deployment(w) => deployments::apply(conn, ctx, w).await?,
-            Command::Changes(b) => changes::apply(conn, ctx, b).await?,
-            Command::Incident(w) => incidents::apply_write(conn, ctx, w).await?,
-            Command::ResolveIncident(r) => incidents::apply_resolve(conn, ctx, r).await?,
             Command::PipelineTask(t) => pipelines::apply_task(conn, ctx, t).await?,
             Command::FinishPipeline(f) => pipelines::apply_finish(conn, ctx, f).await?,
+            other => ctx.plan_one(conn, other).await?,
         };
         outcome.written.push(written);
     }

@@ -1,89 +1,13 @@
 //! Changes (commits) and their parents: the graph that decides what a
 //! deployment shipped.
 
-use crate::apply::ApplyCtx;
 use crate::cursor::Paging;
 use crate::db::{Arg, Sql, opt_ts};
-use crate::{ChangeRecord, ListQuery, Page, StoreError, Written};
-use dorado_core::{ChangeBatch, DeliveryId, OrgId, RepoKey, Sha, Timestamp};
+use crate::{ChangeRecord, ListQuery, Page, StoreError};
+use dorado_core::{DeliveryId, OrgId, RepoKey, Sha};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 use std::collections::HashMap;
-
-/// Writes every commit of the batch: a known commit keeps what the new
-/// write leaves out, and gains the parents it did not have. The request a
-/// commit merged is one whole: a write that brings one replaces the stored
-/// one, field by field absent ones included; a write without one (a push
-/// that brings the merge commit's parents) keeps it.
-pub(crate) async fn apply(
-    conn: &mut AnyConnection,
-    ctx: &mut ApplyCtx<'_>,
-    b: &ChangeBatch,
-) -> Result<Written, StoreError> {
-    let received = ctx.received_at.millis();
-    for c in &b.commits {
-        let request = c.request.as_ref();
-        sqlx::query(
-            "INSERT INTO changes (org_id, repo, repo_key, sha, committed_at, authored_at,
-                 occurred_at, author, message, delivery_id, created_at, updated_at,
-                 request_opened_at, request_head, request_base, request_commits)
-             VALUES ($1, $2, $3, $4, $5, $6, COALESCE($5, $6, $10), $7, $8, $9, $10, $10,
-                 $11, $12, $13, $14)
-             ON CONFLICT (org_id, repo_key, sha) DO UPDATE SET
-                 repo = excluded.repo,
-                 committed_at = COALESCE(excluded.committed_at, changes.committed_at),
-                 authored_at = COALESCE(excluded.authored_at, changes.authored_at),
-                 occurred_at = COALESCE(excluded.committed_at, changes.committed_at,
-                     excluded.authored_at, changes.authored_at, changes.occurred_at),
-                 author = COALESCE(excluded.author, changes.author),
-                 message = COALESCE(excluded.message, changes.message),
-                 delivery_id = excluded.delivery_id,
-                 updated_at = excluded.updated_at,
-                 request_head = CASE WHEN excluded.request_opened_at IS NULL
-                     THEN changes.request_head ELSE excluded.request_head END,
-                 request_base = CASE WHEN excluded.request_opened_at IS NULL
-                     THEN changes.request_base ELSE excluded.request_base END,
-                 request_commits = CASE WHEN excluded.request_opened_at IS NULL
-                     THEN changes.request_commits ELSE excluded.request_commits END,
-                 request_opened_at = COALESCE(excluded.request_opened_at,
-                     changes.request_opened_at)",
-        )
-        .bind(ctx.org.0)
-        .bind(b.repo.as_str())
-        .bind(b.repo_key.as_str())
-        .bind(c.sha.as_str())
-        .bind(c.committed_at.map(Timestamp::millis))
-        .bind(c.authored_at.map(Timestamp::millis))
-        .bind(c.author.as_deref())
-        .bind(c.message.as_deref())
-        .bind(ctx.delivery.0)
-        .bind(received)
-        .bind(request.map(|r| r.opened_at.millis()))
-        .bind(request.and_then(|r| r.head.as_ref()).map(Sha::as_str))
-        .bind(request.and_then(|r| r.base.as_ref()).map(Sha::as_str))
-        .bind(request.and_then(|r| r.commits).map(i64::from))
-        .execute(&mut *conn)
-        .await?;
-        for (ord, parent) in c.parents.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO change_parents (org_id, repo_key, sha, parent_sha, ord, delivery_id)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-            )
-            .bind(ctx.org.0)
-            .bind(b.repo_key.as_str())
-            .bind(c.sha.as_str())
-            .bind(parent.as_str())
-            .bind(ord as i64)
-            .bind(ctx.delivery.0)
-            .execute(&mut *conn)
-            .await?;
-        }
-    }
-    Ok(Written::Changes {
-        repo_key: b.repo_key.clone(),
-        commits: b.commits.len(),
-    })
-}
 
 fn record_from(row: &AnyRow) -> Result<ChangeRecord, StoreError> {
     Ok(ChangeRecord {

@@ -2,10 +2,12 @@
 
 use crate::cursor::Paging;
 use crate::db::{Arg, Sql, corrupt, flag, ts};
-use crate::{DeliveryRecord, ListQuery, NewDelivery, Outcome, Page, StoreError};
+use crate::plan::sql::{LOOKUP, Table, Val, fetch, push_list};
+use crate::{Backend, DeliveryRecord, ListQuery, NewDelivery, Outcome, Page, StoreError};
 use dorado_core::{DeliveryId, OrgId, ServiceId, SourceId, TokenId, UserId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
+use std::collections::HashMap;
 
 const COLUMNS: &str = "id, org_id, service_id, token_id, user_id, dialect, route, \
     idempotency_key, received_at, accepted, status, error, source_id, ignored, body";
@@ -42,6 +44,101 @@ pub(crate) async fn find_accepted_by_key(
         outcome,
     }))
 }
+
+/// The accepted deliveries of `org` with these idempotency keys, by key.
+pub(crate) async fn find_accepted_by_keys(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    org: OrgId,
+    keys: &[&str],
+) -> Result<HashMap<String, Earlier>, StoreError> {
+    let mut found = HashMap::new();
+    for part in keys.chunks(LOOKUP) {
+        let mut sql = String::from(
+            "SELECT id, idempotency_key, body_sha256, outcome FROM deliveries
+             WHERE org_id = ? AND accepted = 1 AND idempotency_key IS NOT NULL
+                 AND idempotency_key IN (",
+        );
+        push_list(&mut sql, part.len());
+        sql.push(')');
+        let mut values = vec![Val::Int(Some(org.0))];
+        values.extend(part.iter().map(|k| Val::Text(Some(*k))));
+        for row in fetch(conn, backend, &sql, &values).await? {
+            let outcome: Option<String> = row.try_get("outcome")?;
+            let outcome = match outcome {
+                Some(text) => {
+                    serde_json::from_str(&text).map_err(|e| corrupt(format!("outcome: {e}")))?
+                }
+                None => Outcome::default(),
+            };
+            found.insert(
+                row.try_get("idempotency_key")?,
+                Earlier {
+                    id: DeliveryId(row.try_get("id")?),
+                    body_sha256: row.try_get("body_sha256")?,
+                    outcome,
+                },
+            );
+        }
+    }
+    Ok(found)
+}
+
+/// A delivery the writer's batch logs, its id reserved.
+pub(crate) struct Logged<'a> {
+    pub id: DeliveryId,
+    pub delivery: &'a NewDelivery,
+    pub body_sha256: String,
+    pub status: u16,
+    /// Why it was refused; `None` for an accepted one.
+    pub error: Option<&'a str>,
+    /// What an accepted one wrote, as JSON.
+    pub outcome: Option<String>,
+}
+
+/// Logs a batch's deliveries with a few multi-row statements.
+pub(crate) async fn insert_many(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    logged: &[Logged<'_>],
+) -> Result<(), StoreError> {
+    let mut values = Vec::with_capacity(logged.len() * DELIVERY.per_row);
+    for l in logged {
+        let d = l.delivery;
+        let accepted = l.error.is_none();
+        let ignored = d.ignored.as_ref().filter(|_| accepted);
+        values.extend([
+            Val::Int(Some(l.id.0)),
+            Val::Int(Some(d.org_id.0)),
+            Val::Int(d.service_id.map(|s| s.0)),
+            Val::Int(d.token_id.map(|t| t.0)),
+            Val::Int(d.user_id.map(|u| u.0)),
+            Val::Text(Some(d.dialect.as_str())),
+            Val::Text(Some(d.route.as_str())),
+            Val::Text(d.idempotency_key.as_deref()),
+            Val::Text(Some(l.body_sha256.as_str())),
+            Val::Text(Some(d.body.as_str())),
+            Val::Int(Some(d.received_at.millis())),
+            Val::Small(i16::from(accepted)),
+            Val::Int(Some(i64::from(l.status))),
+            Val::Text(l.error),
+            Val::Int(d.source_id.map(|s| s.0)),
+            Val::Text(ignored.map(|i| i.reason.as_str())),
+            Val::Text(ignored.and_then(|i| i.unmapped.as_deref())),
+            Val::Text(l.outcome.as_deref()),
+        ]);
+    }
+    DELIVERY.write(conn, backend, &values).await
+}
+
+const DELIVERY: Table = Table {
+    head: "INSERT INTO deliveries (id, org_id, service_id, token_id, user_id, dialect, route,
+               idempotency_key, body_sha256, body, received_at, accepted, status, error,
+               source_id, ignored, unmapped, outcome) VALUES ",
+    row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    per_row: 18,
+    tail: "",
+};
 
 /// Logs a request; `error` is set for refused ones.
 pub(crate) async fn insert(

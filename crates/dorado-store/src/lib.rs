@@ -2,10 +2,11 @@
 //! the embedded default, and PostgreSQL, the multi-instance deployment.
 //!
 //! Reads go through a connection pool. Writes go through one writer task
-//! that commits concurrent requests together (group commit): each request's
-//! commands run inside their own savepoint, so one refused request never
-//! undoes another, and every request in a batch is answered only after the
-//! batch's single durable commit.
+//! that commits concurrent requests together (group commit): the batch is
+//! planned in memory by the one planner (`plan`), which `dorado import` and
+//! `dorado reindex` share, so one refused request never undoes another, and
+//! every request in a batch is answered only after the batch's single
+//! durable commit.
 
 mod apply;
 mod changes;
@@ -20,6 +21,7 @@ mod incidents;
 mod model;
 mod orgs;
 mod pipelines;
+mod plan;
 mod reindex;
 mod sources;
 mod store;

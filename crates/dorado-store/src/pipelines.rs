@@ -3,9 +3,9 @@
 
 use crate::apply::ApplyCtx;
 use crate::db::corrupt;
-use crate::{StoreError, Written, deployments};
+use crate::{StoreError, Written};
 use dorado_core::pipeline::{PipelineFinish, TaskWrite, deployment_of};
-use dorado_core::{ServiceId, Timestamp};
+use dorado_core::{Command, ServiceId, Timestamp};
 use sqlx::{AnyConnection, Row};
 
 pub(crate) async fn apply_task(
@@ -152,7 +152,7 @@ async fn rebuild(
     let Some(write) = deployment_of(finish, &tasks) else {
         return Ok(None);
     };
-    match deployments::apply(conn, ctx, &write).await? {
+    match ctx.plan_one(conn, &Command::Deployment(write)).await? {
         Written::Deployment { id, .. } => Ok(Some(id)),
         _ => Ok(None),
     }

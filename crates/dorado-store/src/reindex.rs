@@ -4,6 +4,7 @@
 use crate::apply::{ApplyCtx, ReusedIds, ServiceCache, apply_all};
 use crate::db::begin_write;
 use crate::orgs::service_directory;
+use crate::plan::{self, Unit};
 use crate::{Backend, DeliveryRecord, ReindexReport, StoreError, deliveries};
 use dorado_core::{Command, DeliveryId, OrgId, ServiceDirectory};
 use sqlx::{Acquire, AnyPool};
@@ -42,39 +43,74 @@ where
         let page = deliveries::accepted_after(&mut tx, org, after, PAGE).await?;
         let Some(last) = page.last() else { break };
         after = last.id;
+        report.deliveries += page.len() as u64;
+        let mut parsed = Vec::with_capacity(page.len());
         for record in &page {
-            report.deliveries += 1;
-            let commands = match parse(record, &directory) {
-                Ok(commands) => commands,
+            match parse(record, &directory) {
+                Ok(commands) => parsed.push((record, commands)),
                 Err(why) => {
                     tracing::warn!(delivery = record.id.0, %why, "reindex skips a delivery the rules refuse");
                     report.skipped += 1;
-                    continue;
                 }
-            };
-            let mut savepoint = tx.begin().await?;
-            let mut ctx = ApplyCtx::new(org, record.id, record.received_at, &mut services)
-                .reusing(&mut reuse);
-            match apply_all(&mut savepoint, &mut ctx, &commands).await {
-                Ok(_) => {
-                    savepoint.commit().await?;
-                    report.replayed += 1;
-                }
-                // What the data refuses now (an incident to resolve that no
-                // longer exists, say) is skipped like a body the rules refuse.
-                Err(
-                    e
-                    @ (StoreError::NotFound(_) | StoreError::Invalid(_) | StoreError::Conflict(_)),
-                ) => {
-                    savepoint.rollback().await?;
-                    tracing::warn!(delivery = record.id.0, error = %e, "reindex skips a delivery");
-                    report.skipped += 1;
-                }
-                Err(e) => return Err(e),
             }
+        }
+        // Runs of deliveries the planner takes are planned together; a
+        // pipeline's delivery goes alone, in its place.
+        let mut start = 0;
+        while start < parsed.len() {
+            let (record, commands) = &parsed[start];
+            if !plan::plans(commands) {
+                let mut savepoint = tx.begin().await?;
+                let mut ctx =
+                    ApplyCtx::new(backend, org, record.id, record.received_at, &mut services)
+                        .reusing(&mut reuse);
+                let applied = apply_all(&mut savepoint, &mut ctx, commands).await;
+                match applied {
+                    Ok(_) => savepoint.commit().await?,
+                    Err(StoreError::Database(e)) => return Err(e.into()),
+                    Err(_) => savepoint.rollback().await?,
+                }
+                report.record(record.id, applied.map(|_| ()));
+                start += 1;
+                continue;
+            }
+            let end = parsed[start..]
+                .iter()
+                .position(|(_, c)| !plan::plans(c))
+                .map_or(parsed.len(), |p| start + p);
+            let units: Vec<Unit> = parsed[start..end]
+                .iter()
+                .map(|(record, commands)| Unit {
+                    org,
+                    delivery: record.id,
+                    received_at: record.received_at,
+                    commands,
+                })
+                .collect();
+            let results =
+                plan::apply(&mut tx, backend, &mut services, Some(&mut reuse), &units).await?;
+            for ((record, _), result) in parsed[start..end].iter().zip(results) {
+                report.record(record.id, result.map(|_| ()));
+            }
+            start = end;
         }
     }
     crate::versions::bump(&mut tx, org, &crate::Touched::everything()).await?;
     tx.commit().await?;
     Ok(report)
+}
+
+impl ReindexReport {
+    /// Counts a delivery replayed, or skipped for what the data refuses
+    /// now (an incident to resolve that no longer exists, say), like a
+    /// body the rules refuse.
+    fn record(&mut self, delivery: DeliveryId, applied: Result<(), StoreError>) {
+        match applied {
+            Ok(()) => self.replayed += 1,
+            Err(e) => {
+                tracing::warn!(delivery = delivery.0, error = %e, "reindex skips a delivery");
+                self.skipped += 1;
+            }
+        }
+    }
 }

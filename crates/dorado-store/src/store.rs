@@ -329,6 +329,17 @@ impl Store {
         self.inner.writer.ingest(delivery, commands).await
     }
 
+    /// Writes these requests as one batch of the writer, at once: how tests
+    /// choose the size of a batch, which the queue decides otherwise.
+    #[cfg(feature = "testing")]
+    pub async fn ingest_batch(
+        &self,
+        requests: Vec<(NewDelivery, Vec<Command>)>,
+    ) -> Vec<Result<Ingested, StoreError>> {
+        let inner = &self.inner;
+        crate::writer::write_batch(&inner.pool, inner.backend, &inner.write_lock, requests).await
+    }
+
     /// Logs a refused request and why (nothing else is stored).
     pub async fn record_refused(
         &self,

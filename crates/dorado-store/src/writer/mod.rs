@@ -1,15 +1,16 @@
 //! Group commit. One fsync costs milliseconds, so one commit per request
 //! would cap the service at a few hundred writes a second. Every write is
-//! sent to one task that takes all the jobs queued meanwhile, runs each in
-//! its own savepoint of one transaction, commits once, and only then
-//! answers: a 2xx always means durably committed.
+//! sent to one task that takes all the jobs queued meanwhile, plans them
+//! together ([`batch`]), writes them in one transaction, commits once, and
+//! only then answers: a 2xx always means durably committed.
 
-use crate::apply::{ApplyCtx, ServiceCache, apply_all};
-use crate::db::{begin_write, sha256_hex};
-use crate::versions::{self, Touched};
-use crate::{Backend, Ingested, NewDelivery, StoreError, deliveries};
+mod batch;
+
+use crate::apply::ServiceCache;
+use crate::db::begin_write;
+use crate::{Backend, Ingested, NewDelivery, StoreError};
 use dorado_core::Command;
-use sqlx::{Acquire, AnyConnection, AnyPool};
+use sqlx::AnyPool;
 use std::sync::{Arc, Mutex as SyncMutex};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -20,14 +21,15 @@ const MAX_BATCH: usize = 256;
 /// a 503 with `Retry-After`), so that a stalled database does not pile up
 /// held connections.
 pub(crate) const DEFAULT_QUEUE: usize = 4 * MAX_BATCH;
-/// How often a job that lost a race with another instance runs again
-/// before its request is answered 503.
-const RACE_ATTEMPTS: usize = 4;
-/// How often a batch that deadlocked with another instance's runs again
-/// (each deadlock costs PostgreSQL's `deadlock_timeout`, 1 s by default).
-const DEADLOCK_ATTEMPTS: usize = 8;
+/// How often a batch that lost a race with another instance's (the same
+/// new key written by both, a deadlock) runs again before its requests
+/// are answered 503. Each run looks the keys up again, and so finds what
+/// the other one committed. A deadlock costs PostgreSQL's
+/// `deadlock_timeout` (1 s by default).
+const RACE_ATTEMPTS: usize = 8;
 
-type Reply = oneshot::Sender<Result<Option<Ingested>, StoreError>>;
+type Answer = Result<Option<Ingested>, StoreError>;
+type Reply = oneshot::Sender<Answer>;
 
 enum Work {
     Ingest(NewDelivery, Vec<Command>),
@@ -113,6 +115,35 @@ impl Writer {
     }
 }
 
+/// Writes `requests` as one batch, bypassing the queue.
+#[cfg(feature = "testing")]
+pub(crate) async fn write_batch(
+    pool: &AnyPool,
+    backend: Backend,
+    lock: &Mutex<()>,
+    requests: Vec<(NewDelivery, Vec<Command>)>,
+) -> Vec<Result<Ingested, StoreError>> {
+    let _write = lock.lock().await;
+    let (jobs, answers): (Vec<Job>, Vec<_>) = requests
+        .into_iter()
+        .map(|(delivery, commands)| {
+            let (reply, answer) = oneshot::channel();
+            let work = Work::Ingest(delivery, commands);
+            (Job { work, reply }, answer)
+        })
+        .unzip();
+    commit_batch(pool, backend, &mut ServiceCache::new(), jobs).await;
+    let mut out = Vec::with_capacity(answers.len());
+    for answer in answers {
+        out.push(match answer.await {
+            Ok(Ok(Some(ingested))) => Ok(ingested),
+            Ok(Ok(None)) | Err(_) => Err(StoreError::Closed),
+            Ok(Err(e)) => Err(e),
+        });
+    }
+    out
+}
+
 async fn run(
     pool: AnyPool,
     backend: Backend,
@@ -175,12 +206,12 @@ async fn commit_batch(
             }
             // Nothing was answered yet: the whole batch runs again, its
             // locks released so that the other instance could go on.
-            Err(BatchFailed::Deadlock(e)) if attempt < DEADLOCK_ATTEMPTS => {
-                tracing::debug!(error = %e, attempt, "a write batch deadlocked; running it again");
+            Err(BatchFailed::Race(e)) if attempt < RACE_ATTEMPTS => {
+                tracing::debug!(error = %e, attempt, "a write batch lost a race; running it again");
                 attempt += 1;
             }
-            Err(BatchFailed::Deadlock(e)) => {
-                tracing::warn!(error = %e, "a write batch kept deadlocking; answered 503");
+            Err(BatchFailed::Race(e)) => {
+                tracing::warn!(error = %e, "a write batch kept losing races; answered 503");
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Overloaded));
                 }
@@ -195,113 +226,42 @@ async fn commit_batch(
 }
 
 enum BatchFailed {
-    /// Another instance's transaction and this one waited for each other
-    /// (PostgreSQL): rolling back this one lets the other finish.
-    Deadlock(StoreError),
+    /// Another instance committed the same new keys first, or its
+    /// transaction and this one waited for each other (PostgreSQL):
+    /// rolling back this one lets the other finish, and the next run finds
+    /// its rows.
+    Race(StoreError),
     /// The transaction itself failed; nothing of the batch is stored.
     Broken(sqlx::Error),
 }
 
-/// Each job in its own savepoint of one transaction, then one commit; the
-/// jobs' answers, in order, once committed.
+/// The batch in one transaction, then one commit; the jobs' answers, in
+/// order, once committed.
 async fn attempt_batch(
     pool: &AnyPool,
     backend: Backend,
     services: &mut ServiceCache,
     works: &[Work],
-) -> Result<Vec<Result<Option<Ingested>, StoreError>>, BatchFailed> {
+) -> Result<Vec<Answer>, BatchFailed> {
     let mut tx = begin_write(pool, backend)
         .await
         .map_err(BatchFailed::Broken)?;
-    let mut answers = Vec::with_capacity(works.len());
-    for work in works {
-        let mut attempt = 1;
-        let answer = loop {
-            let mut savepoint = tx.begin().await.map_err(BatchFailed::Broken)?;
-            let result = run_job(&mut savepoint, services, work).await;
-            match result {
-                Ok(_) => savepoint.commit().await,
-                Err(_) => savepoint.rollback().await,
-            }
-            .map_err(BatchFailed::Broken)?;
-            match result {
-                Err(e) if e.is_deadlock() => return Err(BatchFailed::Deadlock(e)),
-                // Another instance committed the same keys meanwhile: run
-                // again, and find its rows.
-                Err(e) if e.lost_a_race() && attempt < RACE_ATTEMPTS => attempt += 1,
-                Err(e) if e.lost_a_race() => {
-                    tracing::warn!(error = %e, "a write kept losing races; answered 503");
-                    break Err(StoreError::Overloaded);
-                }
-                result => break result,
-            }
-        };
-        answers.push(answer);
-    }
+    let answers = match batch::write(&mut tx, backend, services, works).await {
+        Ok(answers) => answers,
+        Err(e) => {
+            // Dropping the transaction rolls it back too; this says so to
+            // the database at once, so that the other instance goes on.
+            let _ = tx.rollback().await;
+            return Err(match e {
+                e if e.lost_a_race() => BatchFailed::Race(e),
+                StoreError::Database(e) => BatchFailed::Broken(e),
+                e => BatchFailed::Broken(sqlx::Error::Protocol(e.to_string())),
+            });
+        }
+    };
     match tx.commit().await {
         Ok(()) => Ok(answers),
-        Err(e) if crate::error::is_deadlock(&e) => Err(BatchFailed::Deadlock(e.into())),
+        Err(e) if crate::error::is_deadlock(&e) => Err(BatchFailed::Race(e.into())),
         Err(e) => Err(BatchFailed::Broken(e)),
     }
-}
-
-/// One job inside its savepoint. `Err` is the job's own refusal.
-async fn run_job(
-    conn: &mut AnyConnection,
-    services: &mut ServiceCache,
-    work: &Work,
-) -> Result<Option<Ingested>, StoreError> {
-    match work {
-        Work::Ingest(delivery, commands) => {
-            ingest(conn, services, delivery, commands).await.map(Some)
-        }
-        Work::Refused(delivery, status, reason) => {
-            let sha = sha256_hex(delivery.body.as_bytes());
-            deliveries::insert(conn, delivery, &sha, *status, Some(reason)).await?;
-            Ok(None)
-        }
-    }
-}
-
-async fn ingest(
-    conn: &mut AnyConnection,
-    services: &mut ServiceCache,
-    delivery: &NewDelivery,
-    commands: &[Command],
-) -> Result<Ingested, StoreError> {
-    let body_sha256 = sha256_hex(delivery.body.as_bytes());
-    if let Some(key) = &delivery.idempotency_key
-        && let Some(earlier) = deliveries::find_accepted_by_key(conn, delivery.org_id, key).await?
-    {
-        if earlier.body_sha256 != body_sha256 {
-            return Err(StoreError::Conflict(format!(
-                "Idempotency-Key '{key}' was used with another body"
-            )));
-        }
-        return Ok(Ingested {
-            delivery_id: earlier.id,
-            replayed: true,
-            outcome: earlier.outcome,
-        });
-    }
-    let id = deliveries::insert(conn, delivery, &body_sha256, 200, None).await?;
-    let mut ctx = ApplyCtx::new(delivery.org_id, id, delivery.received_at, services);
-    let mut outcome = apply_all(conn, &mut ctx, commands).await?;
-    outcome.ignored = delivery.ignored.as_ref().map(|i| i.reason.clone());
-    let status = if outcome.created() {
-        delivery.created_status
-    } else {
-        200
-    };
-    deliveries::set_outcome(conn, id, &outcome, status).await?;
-    let mut touched = Touched::default();
-    for (command, written) in commands.iter().zip(&outcome.written) {
-        touched.record(command, written);
-    }
-    versions::bump(conn, delivery.org_id, &touched).await?;
-    Ok(Ingested {
-        delivery_id: id,
-        replayed: false,
-        outcome,
-    })
 }
