@@ -7,10 +7,10 @@
 mod batch;
 
 use crate::apply::ServiceCache;
-use crate::db::begin_write;
 use crate::{Backend, Ingested, NewDelivery, StoreError};
 use dorado_core::Command;
-use sqlx::AnyPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection};
 use std::sync::{Arc, Mutex as SyncMutex};
 use tokio::sync::{Mutex, mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -132,7 +132,8 @@ pub(crate) async fn write_batch(
             (Job { work, reply }, answer)
         })
         .unzip();
-    commit_batch(pool, backend, &mut ServiceCache::new(), jobs).await;
+    let mut conn = WriterConnection::new(pool.clone(), backend);
+    commit_batch(&mut conn, &mut ServiceCache::new(), jobs).await;
     let mut out = Vec::with_capacity(answers.len());
     for answer in answers {
         out.push(match answer.await {
@@ -152,22 +153,70 @@ async fn run(
 ) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     let mut services = ServiceCache::new();
+    let mut connection = Some(WriterConnection::new(pool.clone(), backend));
     // `recv_many` returns 0 only once every sender is gone and the queue
     // is empty.
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let _write = lock.lock().await;
         let batch = std::mem::take(&mut jobs);
-        let (pool, mut cache) = (pool.clone(), std::mem::take(&mut services));
+        let mut cache = std::mem::take(&mut services);
+        let mut conn = connection
+            .take()
+            .unwrap_or_else(|| WriterConnection::new(pool.clone(), backend));
         // A batch runs as its own task so that a panic in it (a bug) costs
         // that batch's answers, not every later write of the process.
         let task = tokio::spawn(async move {
-            commit_batch(&pool, backend, &mut cache, batch).await;
-            cache
+            commit_batch(&mut conn, &mut cache, batch).await;
+            (conn, cache)
         });
         match task.await {
-            Ok(cache) => services = cache,
+            Ok((conn, cache)) => (connection, services) = (Some(conn), cache),
             Err(e) => tracing::error!(error = %e, "a write batch failed unanswered"),
         }
+    }
+}
+
+/// The writer's own connection, kept from batch to batch: its page cache
+/// stays warm (a pooled one would come back with a cache another write
+/// made stale), and no batch waits for the pool.
+struct WriterConnection {
+    pool: AnyPool,
+    backend: Backend,
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl WriterConnection {
+    fn new(pool: AnyPool, backend: Backend) -> Self {
+        Self {
+            pool,
+            backend,
+            conn: None,
+        }
+    }
+
+    async fn get(&mut self) -> Result<&mut AnyConnection, sqlx::Error> {
+        if self.conn.is_none() {
+            let mut conn = self.pool.acquire().await?;
+            // Its settings must not outlive it in the pool.
+            conn.close_on_drop();
+            if self.backend == Backend::Sqlite {
+                // A multi-row upsert keeps a statement journal, in memory
+                // rather than in a temporary file.
+                sqlx::query("PRAGMA temp_store = MEMORY")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            self.conn = Some(conn);
+        }
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| sqlx::Error::Protocol("no connection".into()))
+    }
+
+    /// After a failure the connection may be broken: the next batch takes
+    /// another.
+    fn discard(&mut self) {
+        self.conn = None;
     }
 }
 
@@ -185,18 +234,18 @@ fn fail_all(jobs: impl IntoIterator<Item = Reply>, e: &sqlx::Error) {
     }
 }
 
-async fn commit_batch(
-    pool: &AnyPool,
-    backend: Backend,
-    services: &mut ServiceCache,
-    jobs: Vec<Job>,
-) {
+async fn commit_batch(conn: &mut WriterConnection, services: &mut ServiceCache, jobs: Vec<Job>) {
     let size = jobs.len();
     let (works, replies): (Vec<Work>, Vec<Reply>) =
         jobs.into_iter().map(|j| (j.work, j.reply)).unzip();
     let mut attempt = 1;
     loop {
-        match attempt_batch(pool, backend, services, &works).await {
+        let backend = conn.backend;
+        let attempt_result = match conn.get().await {
+            Ok(c) => attempt_batch(c, backend, services, &works).await,
+            Err(e) => Err(BatchFailed::Broken(e)),
+        };
+        match attempt_result {
             Ok(answers) => {
                 tracing::debug!(jobs = size, "write batch committed");
                 for (reply, answer) in replies.into_iter().zip(answers) {
@@ -218,6 +267,7 @@ async fn commit_batch(
                 return;
             }
             Err(BatchFailed::Broken(e)) => {
+                conn.discard();
                 tracing::error!(error = %e, jobs = size, "a write batch failed");
                 return fail_all(replies, &e);
             }
@@ -238,14 +288,17 @@ enum BatchFailed {
 /// The batch in one transaction, then one commit; the jobs' answers, in
 /// order, once committed.
 async fn attempt_batch(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     backend: Backend,
     services: &mut ServiceCache,
     works: &[Work],
 ) -> Result<Vec<Answer>, BatchFailed> {
-    let mut tx = begin_write(pool, backend)
-        .await
-        .map_err(BatchFailed::Broken)?;
+    // As `db::begin_write`: on SQLite the write lock up front.
+    let begun = match backend {
+        Backend::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await,
+        Backend::Postgres => conn.begin().await,
+    };
+    let mut tx = begun.map_err(BatchFailed::Broken)?;
     let answers = match batch::write(&mut tx, backend, services, works).await {
         Ok(answers) => answers,
         Err(e) => {
