@@ -8,6 +8,7 @@
 //! batch's single durable commit.
 
 mod apply;
+mod cache;
 mod changes;
 mod cursor;
 mod db;
