@@ -22,7 +22,6 @@ use crate::{Org, Principal, StoreError, TokenInfo};
 use dorado_core::{OrgId, ServiceDirectory, Timestamp, TokenScope};
 use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Mutex as SyncMutex, RwLock, Weak};
 use std::time::Duration;
 use subtle::ConstantTimeEq;
@@ -70,6 +69,9 @@ impl CachedToken {
 
 #[derive(Default)]
 struct State {
+    /// The last epoch read. Set together with the clear it causes, under
+    /// the same lock: whoever finds it current knows the clear is done.
+    epoch: i64,
     /// Moves with every clear. A value read from the database is stored
     /// only if no clear happened since the read began, so that a read that
     /// raced a change never puts the old value back.
@@ -83,8 +85,6 @@ struct State {
 /// The cached values. Its lock is never held across an `await`.
 pub(crate) struct Cache {
     state: RwLock<State>,
-    /// The last epoch read; the cache holds nothing older than it.
-    seen: AtomicI64,
 }
 
 /// Taken before a database read whose result may be cached.
@@ -95,26 +95,38 @@ impl Cache {
     /// An empty cache, `epoch` being read before anything is cached.
     pub(crate) fn new(epoch: i64) -> Self {
         Self {
-            state: RwLock::default(),
-            seen: AtomicI64::new(epoch),
+            state: RwLock::new(State {
+                epoch,
+                ..State::default()
+            }),
         }
     }
 
     /// Clears the cache when `epoch` (just read) is not the last one
     /// seen; answers whether it did.
     fn saw_epoch(&self, epoch: i64) -> bool {
-        let moved = self.seen.swap(epoch, Ordering::AcqRel) != epoch;
+        let mut s = self.write();
+        let moved = s.epoch != epoch;
         if moved {
-            self.clear();
+            Self::clear_state(&mut s);
+            s.epoch = epoch;
         }
         moved
     }
 
-    /// Reads the epoch now instead of at the next tick: for a caller about
-    /// to refuse a name that another process may have just created.
-    pub(crate) async fn refresh(&self, pool: &AnyPool) -> Result<bool, StoreError> {
+    /// Clears after this process committed the bump to `epoch`.
+    fn cleared_for(&self, epoch: i64) {
+        let mut s = self.write();
+        Self::clear_state(&mut s);
+        s.epoch = s.epoch.max(epoch);
+    }
+
+    /// Reads the epoch now instead of trusting the last tick: afterwards
+    /// the cache holds nothing older than this moment's epoch.
+    pub(crate) async fn refresh(&self, pool: &AnyPool) -> Result<(), StoreError> {
         let epoch = read_epoch(pool).await?;
-        Ok(self.saw_epoch(epoch))
+        self.saw_epoch(epoch);
+        Ok(())
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
@@ -127,12 +139,15 @@ impl Cache {
 
     /// Forgets everything; reads in flight will not store what they find.
     pub(crate) fn clear(&self) {
-        let mut s = self.write();
-        let generation = s.generation.wrapping_add(1);
-        *s = State {
-            generation,
-            ..State::default()
-        };
+        Self::clear_state(&mut self.write());
+    }
+
+    fn clear_state(s: &mut State) {
+        s.generation = s.generation.wrapping_add(1);
+        s.tokens.clear();
+        s.orgs.clear();
+        s.org_names.clear();
+        s.directories.clear();
     }
 
     pub(crate) fn ticket(&self) -> Ticket {
@@ -210,11 +225,11 @@ pub(crate) async fn read_epoch(pool: &AnyPool) -> Result<i64, StoreError> {
     Ok(epoch)
 }
 
-async fn bump_epoch(conn: &mut AnyConnection) -> Result<(), StoreError> {
-    sqlx::query("UPDATE cache_epoch SET epoch = epoch + 1")
-        .execute(conn)
+async fn bump_epoch(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    let epoch: i64 = sqlx::query_scalar("UPDATE cache_epoch SET epoch = epoch + 1 RETURNING epoch")
+        .fetch_one(conn)
         .await?;
-    Ok(())
+    Ok(epoch)
 }
 
 /// A change to something the cache holds: the store's write lock and a
@@ -241,11 +256,17 @@ impl<'a> CachedWrite<'a> {
     }
 
     pub(crate) async fn commit(mut self) -> Result<(), StoreError> {
-        bump_epoch(&mut self.tx).await?;
+        let epoch = bump_epoch(&mut self.tx).await?;
         let committed = self.tx.commit().await;
-        // Even a failed commit may have committed (a connection lost while
-        // the answer was on its way): forgetting costs only reloads.
-        self.cache.clear();
+        match committed {
+            // Every earlier bump committed before this one (the row is
+            // locked until commit), so this clear covers them too, and
+            // the watch need not clear again for this epoch.
+            Ok(()) => self.cache.cleared_for(epoch),
+            // Even a failed commit may have committed (a connection lost
+            // while the answer was on its way): forgetting costs reloads.
+            Err(_) => self.cache.clear(),
+        }
         committed.map_err(StoreError::from)
     }
 }

@@ -117,20 +117,6 @@ impl Store {
         Ok(CachedWrite::new(tx, &self.inner.cache, lock))
     }
 
-    /// Looks now, not at the next tick (within 100 ms), whether another
-    /// process changed what the cache holds, and forgets it if so; answers
-    /// whether it did. For a request about to refuse a name that may have
-    /// just been created elsewhere: one read on that path only.
-    pub async fn refresh_cache(&self) -> bool {
-        match self.inner.cache.refresh(self.pool()).await {
-            Ok(moved) => moved,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the cache epoch");
-                false
-            }
-        }
-    }
-
     /// How many tokens, organizations and service directories are cached.
     #[cfg(feature = "testing")]
     pub fn cached(&self) -> (usize, usize, usize) {
@@ -191,6 +177,18 @@ impl Store {
 
     /// The organization's services, for a dialect to resolve names.
     pub async fn service_directory(&self, org: OrgId) -> Result<ServiceDirectory, StoreError> {
+        self.inner.cache.service_directory(self.pool(), org).await
+    }
+
+    /// The directory as of now, for a caller about to refuse a name that
+    /// another process may have created within the last 100 ms (the cache
+    /// follows other processes at that pace): reads the cache epoch first,
+    /// one query on that path only.
+    pub async fn fresh_service_directory(
+        &self,
+        org: OrgId,
+    ) -> Result<ServiceDirectory, StoreError> {
+        self.inner.cache.refresh(self.pool()).await?;
         self.inner.cache.service_directory(self.pool(), org).await
     }
 

@@ -209,8 +209,10 @@ async fn service_directories_follow_services_and_aliases_from_anywhere() {
             .create_service(f.org, &ServiceName::parse("billing").unwrap())
             .await
             .unwrap();
-        assert!(s.refresh_cache().await, "{name}: the epoch moved");
-        assert!(!s.refresh_cache().await, "{name}: and only once");
+        assert!(
+            resolves(&s.fresh_service_directory(f.org).await.unwrap(), "billing"),
+            "{name}: a fresh directory reads the epoch first"
+        );
         assert!(resolves(
             &s.service_directory(f.org).await.unwrap(),
             "billing"
@@ -264,12 +266,36 @@ async fn a_refused_change_leaves_the_epoch_and_closing_stops_the_watch() {
     for f in fixtures().await {
         let (s, name) = (&f.store, f.name());
         let other = Store::connect(&f.db.url).await.unwrap();
-        assert!(!other.refresh_cache().await);
+        let t = s
+            .create_token(f.org, "ci", TokenScopes::DEFAULT, None, None)
+            .await
+            .unwrap();
+        // Caught up with the token's creation, then caching it.
+        other.fresh_service_directory(f.org).await.unwrap();
+        let now = Timestamp::now();
+        assert!(
+            other
+                .authenticate_token(&t.secret, now)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(other.cached().0, 1, "{name}");
         let taken = s
             .create_service(f.org, &ServiceName::parse("checkout").unwrap())
             .await;
         assert!(taken.is_err(), "{name}");
-        assert!(!other.refresh_cache().await, "{name}: nothing committed");
+        other.fresh_service_directory(f.org).await.unwrap();
+        assert_eq!(
+            other.cached().0,
+            1,
+            "{name}: nothing committed, nothing cleared"
+        );
+        s.create_service(f.org, &ServiceName::parse("cart").unwrap())
+            .await
+            .unwrap();
+        other.fresh_service_directory(f.org).await.unwrap();
+        assert_eq!(other.cached().0, 0, "{name}: a change clears everything");
         // Close returns (the watch stops with the store) and the store
         // then refuses work instead of hanging.
         tokio::time::timeout(Duration::from_secs(5), other.close())
