@@ -65,6 +65,8 @@ impl Store {
 
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let (pool, backend) = db::connect(url).await?;
+        // Read before anything is cached: a change made after it is seen.
+        let epoch = crate::cache::read_epoch(&pool).await?;
         let write_lock = Arc::new(Mutex::new(()));
         let writer = Writer::start(
             pool.clone(),
@@ -72,8 +74,6 @@ impl Store {
             write_lock.clone(),
             options.write_queue.max(1),
         );
-        // Read before anything is cached: a change made after it is seen.
-        let epoch = crate::cache::read_epoch(&pool).await?;
         let cache = Arc::new(Cache::new(epoch));
         let epoch_watch = EpochWatch::start(pool.clone(), Arc::downgrade(&cache));
         Ok(Store {
