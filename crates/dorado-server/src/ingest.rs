@@ -9,7 +9,9 @@ use crate::state::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use dorado_core::{Command, ServiceDirectory, ServiceId, SourceId, Timestamp, TokenScope};
+use dorado_core::{
+    Command, ServiceDirectory, ServiceId, ServiceRef, SourceId, Timestamp, TokenScope,
+};
 use dorado_hooks::{Context, Endpoint};
 use dorado_store::{Ignored, Ingested, NewDelivery, Org, Principal};
 
@@ -99,14 +101,21 @@ pub async fn ingest(state: &AppState, w: Write<'_>) -> Result<Ingested, ApiError
             return Err(e);
         }
     };
-    let services = visible_services(state, w.principal, w.org).await?;
-    let ctx = Context {
-        services: &services,
-        path_service: w.path_service,
-        received_at,
-        source: None,
+    let parse = |services: &ServiceDirectory| {
+        let ctx = Context {
+            services,
+            path_service: w.path_service,
+            received_at,
+            source: None,
+        };
+        dorado_hooks::parse(&w.endpoint, &ctx, &body)
     };
-    let commands = match dorado_hooks::parse(&w.endpoint, &ctx, &body) {
+    let mut parsed = parse(&visible_services(state, w.principal, w.org).await?);
+    if parsed.is_err() {
+        // It may name a service created elsewhere a moment ago.
+        parsed = parse(&fresh_visible_services(state, w.principal, w.org).await?);
+    }
+    let commands = match parsed {
         Ok(c) => c,
         Err(e) => {
             let e = ApiError::from(e);
@@ -205,10 +214,47 @@ pub async fn visible_services(
     org: &Org,
 ) -> Result<ServiceDirectory, ApiError> {
     let all = state.store.service_directory(org.id).await?;
-    Ok(match principal.service_id {
+    Ok(restricted(all, principal))
+}
+
+/// [`visible_services`] as of this moment, for a request about to refuse
+/// a service it names. The store caches the directory and follows other
+/// processes' changes within 100 ms; a service that the CLI or another
+/// instance created just before must still not be refused. One read more,
+/// on that path only.
+pub async fn fresh_visible_services(
+    state: &AppState,
+    principal: &Principal,
+    org: &Org,
+) -> Result<ServiceDirectory, ApiError> {
+    let all = state.store.fresh_service_directory(org.id).await?;
+    Ok(restricted(all, principal))
+}
+
+fn restricted(all: ServiceDirectory, principal: &Principal) -> ServiceDirectory {
+    match principal.service_id {
         None => all,
         Some(only) => all.restricted_to(only),
-    })
+    }
+}
+
+/// The service the caller names, if it is one it may see (see
+/// [`fresh_visible_services`] for why a miss looks twice).
+pub async fn resolve_service(
+    state: &AppState,
+    principal: &Principal,
+    org: &Org,
+    wanted: &ServiceRef,
+) -> Result<Option<ServiceId>, ApiError> {
+    let found = visible_services(state, principal, org)
+        .await?
+        .resolve(wanted);
+    if found.is_some() {
+        return Ok(found);
+    }
+    Ok(fresh_visible_services(state, principal, org)
+        .await?
+        .resolve(wanted))
 }
 
 /// A token limited to one service writes its incidents there, even when

@@ -9,6 +9,7 @@
 //! durable commit.
 
 mod apply;
+mod cache;
 mod changes;
 mod cursor;
 mod db;

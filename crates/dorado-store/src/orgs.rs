@@ -29,14 +29,17 @@ fn service_from(row: &AnyRow) -> Result<Service, StoreError> {
     })
 }
 
-pub(crate) async fn create_org(pool: &AnyPool, name: &OrgName) -> Result<Org, StoreError> {
+pub(crate) async fn create_org(
+    conn: &mut AnyConnection,
+    name: &OrgName,
+) -> Result<Org, StoreError> {
     let row = sqlx::query(
         "INSERT INTO organizations (name, created_at) VALUES ($1, $2)
          RETURNING id, name, incident_link_window_seconds, created_at",
     )
     .bind(name.as_str())
     .bind(Timestamp::now().millis())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
     .map_err(|e| match is_unique_violation(&e) {
         true => StoreError::Conflict(format!("an organization named '{name}' exists")),
@@ -53,29 +56,51 @@ pub(crate) async fn list_orgs(pool: &AnyPool) -> Result<Vec<Org>, StoreError> {
     rows.iter().map(org_from).collect()
 }
 
-pub(crate) async fn find_org(pool: &AnyPool, id_or_name: &str) -> Result<Option<Org>, StoreError> {
-    let key = id_or_name.trim();
-    let row = if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
-        let Ok(id) = key.parse::<i64>() else {
-            return Ok(None);
-        };
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .fetch_optional(pool)
-            .await?
-    } else {
-        let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE name = $1");
-        sqlx::query(sqlx::AssertSqlSafe(sql))
-            .bind(key)
-            .fetch_optional(pool)
-            .await?
+/// How a path or argument names an organization: by id when it is all
+/// digits, else by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OrgKey<'a> {
+    Id(OrgId),
+    Name(&'a str),
+    /// All digits, but no id can be that large.
+    Nothing,
+}
+
+impl<'a> OrgKey<'a> {
+    pub(crate) fn of(id_or_name: &'a str) -> Self {
+        let key = id_or_name.trim();
+        if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+            key.parse::<i64>()
+                .map_or(OrgKey::Nothing, |id| OrgKey::Id(OrgId(id)))
+        } else {
+            OrgKey::Name(key)
+        }
+    }
+}
+
+pub(crate) async fn find_org(pool: &AnyPool, key: OrgKey<'_>) -> Result<Option<Org>, StoreError> {
+    let row = match key {
+        OrgKey::Nothing => return Ok(None),
+        OrgKey::Id(id) => {
+            let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE id = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+        }
+        OrgKey::Name(name) => {
+            let sql = format!("SELECT {ORG_COLUMNS} FROM organizations WHERE name = $1");
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(name)
+                .fetch_optional(pool)
+                .await?
+        }
     };
     row.as_ref().map(org_from).transpose()
 }
 
 pub(crate) async fn set_incident_link_window(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     seconds: Option<i64>,
 ) -> Result<Org, StoreError> {
@@ -87,7 +112,6 @@ pub(crate) async fn set_incident_link_window(
         .into());
     }
     // The window changes every time link: all figures are stale at once.
-    let mut tx = pool.begin().await?;
     let row = sqlx::query(
         "UPDATE organizations SET incident_link_window_seconds = $1, data_version = data_version + 1
          WHERE id = $2
@@ -95,30 +119,31 @@ pub(crate) async fn set_incident_link_window(
     )
     .bind(seconds)
     .bind(org.0)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&mut *conn)
     .await?
     .ok_or_else(|| StoreError::NotFound(format!("organization {org}")))?;
     let version: i64 = row.try_get("data_version")?;
-    crate::versions::stamp(&mut tx, org, version, &crate::Touched::everything()).await?;
-    let updated = org_from(&row)?;
-    tx.commit().await?;
-    Ok(updated)
+    crate::versions::stamp(conn, org, version, &crate::Touched::everything()).await?;
+    org_from(&row)
 }
 
-pub(crate) async fn org_exists(pool: &AnyPool, org: OrgId) -> Result<bool, StoreError> {
+pub(crate) async fn org_exists<'e, E>(db: E, org: OrgId) -> Result<bool, StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     let row = sqlx::query("SELECT id FROM organizations WHERE id = $1")
         .bind(org.0)
-        .fetch_optional(pool)
+        .fetch_optional(db)
         .await?;
     Ok(row.is_some())
 }
 
 pub(crate) async fn create_service(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     name: &ServiceName,
 ) -> Result<Service, StoreError> {
-    if !org_exists(pool, org).await? {
+    if !org_exists(&mut *conn, org).await? {
         return Err(StoreError::NotFound(format!("organization {org}")));
     }
     let row = sqlx::query(
@@ -128,7 +153,7 @@ pub(crate) async fn create_service(
     .bind(org.0)
     .bind(name.as_str())
     .bind(Timestamp::now().millis())
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await
     .map_err(|e| match is_unique_violation(&e) {
         true => StoreError::Conflict(format!("the organization has a service named '{name}'")),

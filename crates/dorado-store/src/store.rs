@@ -1,6 +1,7 @@
 //! The store's public face: every method hands off to the module that owns
 //! its tables.
 
+use crate::cache::{Cache, CachedWrite, EpochWatch};
 use crate::writer::Writer;
 use crate::{
     Backend, ChangeRecord, DeliveryRecord, DeploymentRecord, IncidentRecord, Ingested, ListQuery,
@@ -49,6 +50,10 @@ struct Inner {
     /// change, a reindex), so that a long reindex makes the others wait
     /// here instead of failing on SQLite's busy timeout.
     write_lock: Arc<Mutex<()>>,
+    /// Tokens, organizations and service directories (see `cache.rs`).
+    cache: Arc<Cache>,
+    /// Follows other processes' changes to what `cache` holds.
+    epoch_watch: EpochWatch,
 }
 
 impl Store {
@@ -60,6 +65,8 @@ impl Store {
 
     pub async fn connect_with(url: &str, options: StoreOptions) -> Result<Store, StoreError> {
         let (pool, backend) = db::connect(url).await?;
+        // Read before anything is cached: a change made after it is seen.
+        let epoch = crate::cache::read_epoch(&pool).await?;
         let write_lock = Arc::new(Mutex::new(()));
         let writer = Writer::start(
             pool.clone(),
@@ -67,12 +74,16 @@ impl Store {
             write_lock.clone(),
             options.write_queue.max(1),
         );
+        let cache = Arc::new(Cache::new(epoch));
+        let epoch_watch = EpochWatch::start(pool.clone(), Arc::downgrade(&cache));
         Ok(Store {
             inner: Arc::new(Inner {
                 pool,
                 backend,
                 writer,
                 write_lock,
+                cache,
+                epoch_watch,
             }),
         })
     }
@@ -89,6 +100,7 @@ impl Store {
 
     /// Stops the writer after the batches in flight, and closes the pool.
     pub async fn close(&self) {
+        self.inner.epoch_watch.close().await;
         self.inner.writer.close().await;
         self.inner.pool.close().await;
     }
@@ -97,12 +109,28 @@ impl Store {
         &self.inner.pool
     }
 
+    /// Takes the write lock and begins a change to something the cache
+    /// holds; its commit bumps the cache epoch and clears the cache.
+    async fn cached_write(&self) -> Result<CachedWrite<'_>, StoreError> {
+        let lock = self.inner.write_lock.lock().await;
+        let tx = db::begin_write(self.pool(), self.inner.backend).await?;
+        Ok(CachedWrite::new(tx, &self.inner.cache, lock))
+    }
+
+    /// How many tokens, organizations and service directories are cached.
+    #[cfg(feature = "testing")]
+    pub fn cached(&self) -> (usize, usize, usize) {
+        self.inner.cache.len()
+    }
+
     // --- organizations and services -------------------------------------
 
     /// `Conflict` when the name is taken.
     pub async fn create_org(&self, name: &OrgName) -> Result<Org, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        orgs::create_org(self.pool(), name).await
+        let mut w = self.cached_write().await?;
+        let org = orgs::create_org(&mut w.tx, name).await?;
+        w.commit().await?;
+        Ok(org)
     }
 
     pub async fn list_orgs(&self) -> Result<Vec<Org>, StoreError> {
@@ -111,7 +139,7 @@ impl Store {
 
     /// By id (all digits) or by name.
     pub async fn find_org(&self, id_or_name: &str) -> Result<Option<Org>, StoreError> {
-        orgs::find_org(self.pool(), id_or_name).await
+        self.inner.cache.find_org(self.pool(), id_or_name).await
     }
 
     /// `None` removes the window.
@@ -120,8 +148,10 @@ impl Store {
         org: OrgId,
         seconds: Option<i64>,
     ) -> Result<Org, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        orgs::set_incident_link_window(self.pool(), org, seconds).await
+        let mut w = self.cached_write().await?;
+        let org = orgs::set_incident_link_window(&mut w.tx, org, seconds).await?;
+        w.commit().await?;
+        Ok(org)
     }
 
     /// `Conflict` when the organization has a service of that name.
@@ -130,8 +160,10 @@ impl Store {
         org: OrgId,
         name: &ServiceName,
     ) -> Result<Service, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        orgs::create_service(self.pool(), org, name).await
+        let mut w = self.cached_write().await?;
+        let service = orgs::create_service(&mut w.tx, org, name).await?;
+        w.commit().await?;
+        Ok(service)
     }
 
     pub async fn list_services(&self, org: OrgId) -> Result<Vec<Service>, StoreError> {
@@ -145,8 +177,19 @@ impl Store {
 
     /// The organization's services, for a dialect to resolve names.
     pub async fn service_directory(&self, org: OrgId) -> Result<ServiceDirectory, StoreError> {
-        let mut conn = self.pool().acquire().await?;
-        orgs::service_directory(&mut conn, org).await
+        self.inner.cache.service_directory(self.pool(), org).await
+    }
+
+    /// The directory as of now, for a caller about to refuse a name that
+    /// another process may have created within the last 100 ms (the cache
+    /// follows other processes at that pace): reads the cache epoch first,
+    /// one query on that path only.
+    pub async fn fresh_service_directory(
+        &self,
+        org: OrgId,
+    ) -> Result<ServiceDirectory, StoreError> {
+        self.inner.cache.refresh(self.pool()).await?;
+        self.inner.cache.service_directory(self.pool(), org).await
     }
 
     /// Adds and removes names by which native sources know the service;
@@ -159,16 +202,15 @@ impl Store {
         add: &[String],
         remove: &[String],
     ) -> Result<Service, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
         // All or nothing: a refused alias leaves the others as they were.
-        let mut tx = db::begin_write(self.pool(), self.inner.backend).await?;
+        let mut w = self.cached_write().await?;
         for alias in remove {
-            sources::remove_alias(&mut tx, org, service, alias).await?;
+            sources::remove_alias(&mut w.tx, org, service, alias).await?;
         }
         for alias in add {
-            sources::add_alias(&mut tx, org, service, alias).await?;
+            sources::add_alias(&mut w.tx, org, service, alias).await?;
         }
-        tx.commit().await?;
+        w.commit().await?;
         self.list_services(org)
             .await?
             .into_iter()
@@ -271,8 +313,10 @@ impl Store {
         expires_at: Option<Timestamp>,
         service: Option<ServiceId>,
     ) -> Result<NewToken, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        tokens::create_token(self.pool(), org, name, scopes, expires_at, service).await
+        let mut w = self.cached_write().await?;
+        let token = tokens::create_token(&mut w.tx, org, name, scopes, expires_at, service).await?;
+        w.commit().await?;
+        Ok(token)
     }
 
     pub async fn list_tokens(&self, org: OrgId) -> Result<Vec<TokenInfo>, StoreError> {
@@ -281,8 +325,10 @@ impl Store {
 
     /// `NotFound` when the organization has no such token.
     pub async fn revoke_token(&self, org: OrgId, id: TokenId) -> Result<TokenInfo, StoreError> {
-        let _write = self.inner.write_lock.lock().await;
-        tokens::revoke_token(self.pool(), org, id).await
+        let mut w = self.cached_write().await?;
+        let info = tokens::revoke_token(&mut w.tx, org, id).await?;
+        w.commit().await?;
+        Ok(info)
     }
 
     /// `None` for an unknown, expired or revoked token.
@@ -291,7 +337,10 @@ impl Store {
         secret: &str,
         now: Timestamp,
     ) -> Result<Option<Principal>, StoreError> {
-        tokens::authenticate_token(self.pool(), secret, now).await
+        self.inner
+            .cache
+            .authenticate_token(self.pool(), secret, now)
+            .await
     }
 
     /// `Conflict` when the email is taken.

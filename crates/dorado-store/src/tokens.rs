@@ -1,14 +1,14 @@
 //! API tokens. Only the SHA-256 of a secret is stored: the secrets are long
 //! random strings, so a fast hash is enough and lookups stay one index probe.
 
+use crate::cache::CachedToken;
 use crate::db::{corrupt, opt_ts, sha256_hex, ts};
 use crate::orgs::org_exists;
-use crate::{NewToken, Principal, StoreError, TokenInfo};
-use dorado_core::{OrgId, ServiceId, Timestamp, TokenId, TokenScope, TokenScopes, ValidationError};
+use crate::{NewToken, StoreError, TokenInfo};
+use dorado_core::{OrgId, ServiceId, Timestamp, TokenId, TokenScopes, ValidationError};
 use rand::RngExt;
 use sqlx::any::AnyRow;
-use sqlx::{AnyPool, Row};
-use subtle::ConstantTimeEq;
+use sqlx::{AnyConnection, AnyPool, Row};
 
 const PREFIX: &str = "dorado_";
 const SECRET_CHARS: usize = 40;
@@ -41,7 +41,7 @@ fn info_from(row: &AnyRow) -> Result<TokenInfo, StoreError> {
 }
 
 pub(crate) async fn create_token(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     name: &str,
     scopes: TokenScopes,
@@ -57,14 +57,14 @@ pub(crate) async fn create_token(
     if scopes == TokenScopes::default() {
         return Err(ValidationError::single("/scopes", "name at least one scope").into());
     }
-    if !org_exists(pool, org).await? {
+    if !org_exists(&mut *conn, org).await? {
         return Err(StoreError::NotFound(format!("organization {org}")));
     }
     if let Some(service) = service {
         let row = sqlx::query("SELECT id FROM services WHERE id = $1 AND org_id = $2")
             .bind(service.0)
             .bind(org.0)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if row.is_none() {
             return Err(StoreError::NotFound(format!("service {service}")));
@@ -83,7 +83,7 @@ pub(crate) async fn create_token(
         .bind(service.map(|s| s.0))
         .bind(expires_at.map(Timestamp::millis))
         .bind(Timestamp::now().millis())
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     Ok(NewToken {
         info: info_from(&row)?,
@@ -101,7 +101,7 @@ pub(crate) async fn list_tokens(pool: &AnyPool, org: OrgId) -> Result<Vec<TokenI
 }
 
 pub(crate) async fn revoke_token(
-    pool: &AnyPool,
+    conn: &mut AnyConnection,
     org: OrgId,
     id: TokenId,
 ) -> Result<TokenInfo, StoreError> {
@@ -114,7 +114,7 @@ pub(crate) async fn revoke_token(
         .bind(Timestamp::now().millis())
         .bind(id.0)
         .bind(org.0)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await?;
     match row {
         Some(row) => info_from(&row),
@@ -122,37 +122,28 @@ pub(crate) async fn revoke_token(
     }
 }
 
-pub(crate) async fn authenticate_token(
+/// The hash a secret is stored and looked up by.
+pub(crate) fn secret_hash(secret: &str) -> String {
+    sha256_hex(secret.trim().as_bytes())
+}
+
+/// The token whose stored hash equals `hash` (the index compares; the
+/// caller compares again in constant time, see [`CachedToken::principal`]).
+pub(crate) async fn find_by_hash(
     pool: &AnyPool,
-    secret: &str,
-    now: Timestamp,
-) -> Result<Option<Principal>, StoreError> {
-    let hash = sha256_hex(secret.trim().as_bytes());
+    hash: &str,
+) -> Result<Option<CachedToken>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM tokens WHERE secret_hash = $1");
     let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(&hash)
+        .bind(hash)
         .fetch_optional(pool)
         .await?
     else {
         return Ok(None);
     };
-    // The index found the row by equality; comparing again in constant
-    // time keeps the final decision free of early exits.
-    let stored: String = row.try_get("secret_hash")?;
-    if !bool::from(stored.as_bytes().ct_eq(hash.as_bytes())) {
-        return Ok(None);
-    }
-    let info = info_from(&row)?;
-    if info.revoked_at.is_some() || info.expires_at.is_some_and(|e| e <= now) {
-        return Ok(None);
-    }
-    Ok(Some(Principal {
-        org_id: info.org_id,
-        scopes: info.scopes,
-        service_id: info.service_id,
-        token_id: Some(info.id),
-        user_id: None,
-        admin: info.scopes.contains(TokenScope::Admin),
+    Ok(Some(CachedToken {
+        secret_hash: row.try_get("secret_hash")?,
+        info: info_from(&row)?,
     }))
 }
 

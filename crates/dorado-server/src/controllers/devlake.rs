@@ -330,7 +330,8 @@ async fn connection(
         .find_org(&principal.org_id.to_string())
         .await?
         .ok_or_else(not_found)?;
-    let services = ingest::visible_services(state, principal, &org).await?;
-    let id = services.resolve(&wanted).ok_or_else(not_found)?;
+    let id = ingest::resolve_service(state, principal, &org, &wanted)
+        .await?
+        .ok_or_else(not_found)?;
     Ok((org, id))
 }

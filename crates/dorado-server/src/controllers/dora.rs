@@ -158,8 +158,8 @@ async fn question(
         (Some(s), _) => {
             let r = ServiceRef::parse(s).map_err(|e| ApiError::invalid("service", e))?;
             Some(
-                services
-                    .resolve(&r)
+                ingest::resolve_service(state, &principal, &org, &r)
+                    .await?
                     .ok_or_else(|| ApiError::NotFound(format!("service '{s}'")))?,
             )
         }

@@ -101,8 +101,9 @@ async fn service_filter(
 ) -> Result<dorado_core::ServiceId, ApiError> {
     let not_found = || ApiError::NotFound(format!("service '{s}'"));
     let r = ServiceRef::parse(s).map_err(|e| ApiError::invalid("service", e))?;
-    let dir = ingest::visible_services(state, principal, org).await?;
-    dir.resolve(&r).ok_or_else(not_found)
+    ingest::resolve_service(state, principal, org, &r)
+        .await?
+        .ok_or_else(not_found)
 }
 
 /// Native and event writes: answer 201 when anything was created, else 200.

@@ -16,8 +16,8 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
-use dorado_core::{SourceKind, Timestamp, TokenScope};
-use dorado_hooks::sources::{self, SourceConfig, SourceOutcome, Unmapped, verify};
+use dorado_core::{ServiceDirectory, SourceKind, Timestamp, TokenScope};
+use dorado_hooks::sources::{self, SourceConfig, SourceDelivery, SourceOutcome, Unmapped, verify};
 use dorado_hooks::{Context, Endpoint};
 use dorado_store::{Ignored, Org, Principal, Source};
 
@@ -88,20 +88,29 @@ pub async fn webhook(
         ingest::refuse(&state, arrival.delivery(text, None, None), &e).await;
         return Err(e);
     }
-    let services = match &principal {
-        Some(p) => ingest::visible_services(&state, p, &org).await?,
-        None => state.store.service_directory(org.id).await?,
-    };
     let config = SourceConfig {
         deploy_workflows: source.deploy_workflows.clone(),
     };
-    let ctx = Context {
-        services: &services,
-        path_service: None,
-        received_at,
-        source: Some(&config),
+    let read_with = |services: &ServiceDirectory| {
+        let ctx = Context {
+            services,
+            path_service: None,
+            received_at,
+            source: Some(&config),
+        };
+        sources::read(source.kind, event, &config, &ctx, &body)
     };
-    let read = match sources::read(source.kind, event, &config, &ctx, &body) {
+    let mut read = read_with(&services(&state, principal.as_ref(), &org, false).await?);
+    // A repository mapped elsewhere a moment ago (the set-up's "map it,
+    // then Redeliver" through the CLI) is looked for once more.
+    let unmapped = |r: &Result<SourceDelivery, _>| match r {
+        Ok(r) => matches!(&r.outcome, SourceOutcome::Ignored(i) if i.unmapped.is_some()),
+        Err(_) => true,
+    };
+    if unmapped(&read) {
+        read = read_with(&services(&state, principal.as_ref(), &org, true).await?);
+    }
+    let read = match read {
         Ok(r) => r,
         Err(e) => {
             let e = ApiError::from(e);
@@ -133,6 +142,22 @@ pub async fn webhook(
     let done = ingest::store(&state, &arrival, text, key, commands, ignored).await?;
     let (status, answer) = WriteAnswer::from_ingested(&done);
     Ok((status, Json(answer)))
+}
+
+/// The services a delivery may name: the token's, or the organization's;
+/// `fresh` as of this moment (see [`ingest::fresh_visible_services`]).
+async fn services(
+    state: &AppState,
+    principal: Option<&Principal>,
+    org: &Org,
+    fresh: bool,
+) -> Result<ServiceDirectory, ApiError> {
+    match (principal, fresh) {
+        (Some(p), false) => ingest::visible_services(state, p, org).await,
+        (Some(p), true) => ingest::fresh_visible_services(state, p, org).await,
+        (None, false) => Ok(state.store.service_directory(org.id).await?),
+        (None, true) => Ok(state.store.fresh_service_directory(org.id).await?),
+    }
 }
 
 /// The vendor's check. CDEvents senders present an ingest token of the
