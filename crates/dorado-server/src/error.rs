@@ -113,6 +113,9 @@ impl From<StoreError> for ApiError {
             StoreError::NotFound(what) => Self::NotFound(what),
             StoreError::Conflict(why) => Self::Conflict(why),
             StoreError::Invalid(v) => Self::Invalid(v),
+            StoreError::Unauthorized => {
+                Self::Unauthorized("the credentials are unknown, expired or revoked")
+            }
             StoreError::Closed => Self::Unavailable("shutting down".into()),
             StoreError::Overloaded => {
                 Self::Unavailable("too many writes are waiting; retry shortly".into())

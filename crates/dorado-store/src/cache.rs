@@ -210,6 +210,7 @@ impl Cache {
 
     /// How many values are held (tokens, organizations, directories), for
     /// the tests.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn len(&self) -> (usize, usize, usize) {
         let s = self.read();
         (s.tokens.len(), s.orgs.len(), s.directories.len())

@@ -16,6 +16,12 @@ pub enum StoreError {
     /// incident key that several services use, say).
     #[error(transparent)]
     Invalid(#[from] ValidationError),
+    /// The request's token was revoked (on any instance) or expired
+    /// between its authentication and its write, which then does not
+    /// happen: a revocation takes effect at once for writes, whatever any
+    /// instance's cache holds.
+    #[error("the credentials are unknown, expired or revoked")]
+    Unauthorized,
     /// The database URL is not one Dorado can use.
     #[error("unsupported database URL '{0}': use sqlite://PATH or postgres://...")]
     UnsupportedUrl(String),

@@ -504,3 +504,43 @@ async fn a_refused_request_leaves_the_rest_of_its_batch() {
         f.store.close().await;
     }
 }
+
+/// Issue 12: a token revoked after its request was authenticated (by an
+/// instance whose cache had not heard of it yet) writes nothing.
+#[tokio::test]
+async fn a_write_whose_token_was_revoked_meanwhile_is_refused() {
+    for f in common::fixtures().await {
+        let name = f.name();
+        let token = f
+            .store
+            .create_token(
+                f.org,
+                "ci",
+                dorado_core::TokenScopes::parse("ingest").unwrap(),
+                None,
+                None,
+            )
+            .await
+            .unwrap();
+        let commands = vec![Command::Deployment(deploy(
+            f.service,
+            Some("d1"),
+            "2024-03-04T12:00:00Z",
+        ))];
+        let mut d = common::delivery(f.org, &commands);
+        d.token_id = Some(token.info.id);
+        let first = f.store.ingest(d.clone(), commands.clone()).await;
+        assert!(first.is_ok(), "{name}: {first:?}");
+        f.store.revoke_token(f.org, token.info.id).await.unwrap();
+        let mut again = d.clone();
+        again.body.push(' ');
+        let refused = f.store.ingest(again, commands.clone()).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unauthorized)),
+            "{name}: {refused:?}"
+        );
+        let log = f.store.list_deliveries(f.org, &common::all(50)).await.unwrap();
+        assert_eq!(log.items.len(), 1, "{name}");
+        f.store.close().await;
+    }
+}

@@ -7,12 +7,12 @@ use super::{Answer, Work};
 use crate::apply::{ApplyCtx, ServiceCache, apply_all};
 use crate::db::sha256_hex;
 use crate::deliveries::{self, Earlier, Logged};
-use crate::plan::sql::{next_id, reserve_ids};
+use crate::plan::sql::{LOOKUP, Val, fetch, next_id, push_list, reserve_ids};
 use crate::plan::{self, Unit};
 use crate::versions::{self, Touched};
 use crate::{Backend, Ingested, NewDelivery, Outcome, StoreError};
-use dorado_core::{Command, DeliveryId, OrgId};
-use sqlx::{Acquire, AnyConnection};
+use dorado_core::{Command, DeliveryId, OrgId, Timestamp};
+use sqlx::{Acquire, AnyConnection, Row};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// Writes the batch; each work's answer, in order. `Err` fails the whole
@@ -24,9 +24,21 @@ pub(super) async fn write(
     works: &[Work],
 ) -> Result<Vec<Answer>, StoreError> {
     let mut answers: Vec<Option<Answer>> = works.iter().map(|_| None).collect();
+    let invalid = invalid_tokens(conn, backend, works).await?;
+    for (work, answer) in works.iter().zip(&mut answers) {
+        if let Work::Ingest(d, _) = work
+            && d.token_id.is_some_and(|t| invalid.contains(&t.0))
+        {
+            *answer = Some(Err(StoreError::Unauthorized));
+        }
+    }
     let mut touched: BTreeMap<OrgId, Touched> = BTreeMap::new();
     let mut start = 0;
     while start < works.len() {
+        if answers[start].is_some() {
+            start += 1;
+            continue;
+        }
         if let Work::Ingest(delivery, commands) = &works[start]
             && !plan::plans(commands)
         {
@@ -99,6 +111,10 @@ impl Segment<'_, '_> {
         let mut units = Vec::new();
         let mut unit_of = Vec::new();
         for (i, work) in self.works.iter().enumerate() {
+            if self.answers[i].is_some() {
+                logged.push(None);
+                continue;
+            }
             let delivery = match work {
                 Work::Ingest(d, _) | Work::Refused(d, _, _) => d,
             };
@@ -208,6 +224,39 @@ impl Segment<'_, '_> {
         deliveries::insert_many(conn, backend, &logged).await?;
         planned.store(conn, backend).await
     }
+}
+
+/// The tokens of the batch's requests that were revoked or expired since
+/// they were authenticated (by this instance's cache, perhaps, which
+/// learns of another's revocation only within its poll).
+async fn invalid_tokens(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    works: &[Work],
+) -> Result<HashSet<i64>, StoreError> {
+    let tokens: HashSet<i64> = works
+        .iter()
+        .filter_map(|w| match w {
+            Work::Ingest(d, _) => d.token_id.map(|t| t.0),
+            Work::Refused(..) => None,
+        })
+        .collect();
+    let mut invalid = HashSet::new();
+    let tokens: Vec<Val> = tokens.into_iter().map(|t| Val::Int(Some(t))).collect();
+    let now = Timestamp::now().millis();
+    for part in tokens.chunks(LOOKUP) {
+        let mut sql = String::from(
+            "SELECT id FROM tokens WHERE (revoked_at IS NOT NULL OR expires_at <= ?) AND id IN (",
+        );
+        push_list(&mut sql, part.len());
+        sql.push(')');
+        let mut values = vec![Val::Int(Some(now))];
+        values.extend(part.iter().cloned());
+        for row in fetch(conn, backend, &sql, &values).await? {
+            invalid.insert(row.try_get::<i64, _>(0)?);
+        }
+    }
+    Ok(invalid)
 }
 
 /// The answer to a request whose idempotency key an accepted one used.
