@@ -539,7 +539,11 @@ async fn a_write_whose_token_was_revoked_meanwhile_is_refused() {
             matches!(refused, Err(StoreError::Unauthorized)),
             "{name}: {refused:?}"
         );
-        let log = f.store.list_deliveries(f.org, &common::all(50)).await.unwrap();
+        let log = f
+            .store
+            .list_deliveries(f.org, &common::all(50))
+            .await
+            .unwrap();
         assert_eq!(log.items.len(), 1, "{name}");
         f.store.close().await;
     }

@@ -86,6 +86,10 @@ pub struct ImportArgs {
     /// Lines stored as one delivery (what `dorado reindex` replays at once).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub chunk: u32,
+    /// Exit 0 even when lines were refused (each is named on standard
+    /// error either way; the other lines are imported).
+    #[arg(long)]
+    pub allow_rejects: bool,
 }
 
 #[derive(Debug, Args)]

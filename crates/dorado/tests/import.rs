@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Server, databases};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// A small history in the event API's format, deliberately out of time
 /// order (a deploy before the commits it ships, a resolve before its start).
@@ -45,7 +45,10 @@ async fn an_imported_history_answers_as_the_same_events_posted_live() {
         let out = a
             .cli
             .json_with_stdin(&["import", "--org", "acme", "--chunk", "3", "-"], HISTORY);
-        assert_eq!(out, serde_json::json!({"imported": 10, "rejected": 0}));
+        assert_eq!(
+            out,
+            serde_json::json!({"imported": 10, "rejected": 0, "refused": []})
+        );
 
         let b = Server::start(live);
         let token_b = b.acme();
@@ -99,22 +102,38 @@ async fn refused_lines_are_named_with_their_reason_and_the_rest_is_stored() {
         .join("\n");
         let out = s
             .cli
-            .json_with_stdin(&["import", "--org", "acme", "-"], &lines);
-        assert_eq!(out, serde_json::json!({"imported": 2, "rejected": 3}));
+            .json_with_stdin(&["import", "--org", "acme", "--allow-rejects", "-"], &lines);
+        assert_eq!((&out["imported"], &out["rejected"]), (&json!(2), &json!(3)));
+        let refused: Vec<(u64, &str)> = out["refused"]
+            .as_array()
+            .expect("the refused lines")
+            .iter()
+            .map(|r| (r["line"].as_u64().unwrap(), r["reason"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            refused.iter().map(|r| r.0).collect::<Vec<_>>(),
+            [2, 3, 4],
+            "{out}"
+        );
+        assert!(refused[1].1.contains("nowhere"), "{out}");
 
-        // The summary a person reads names each line and the problem.
+        // Issue 17: without --allow-rejects a partial import fails, after
+        // naming each line and the problem on standard error.
         let out = s
             .cli
             .run_with_stdin(&["import", "--org", "acme", "-"], &lines);
-        assert!(out.status.success());
+        assert!(!out.status.success());
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("imported 2 events"), "{text}");
+        let errors = String::from_utf8_lossy(&out.stderr);
+        assert!(errors.contains("3 lines refused"), "{errors}");
+        assert!(errors.contains("--allow-rejects"), "{errors}");
         let one = r#"{"type":"deploy","service":"cart","id":"one","time":"2024-04-04T12:00:00Z"}"#;
         let single = s.cli.run_with_stdin(&["import", "--org", "acme", "-"], one);
         let single = String::from_utf8_lossy(&single.stdout);
         assert!(single.contains("imported 1 event into"), "{single}");
         for (line, word) in [(2, "line 2:"), (3, "nowhere"), (4, "/time")] {
-            assert!(text.contains(word), "line {line} in {text}");
+            assert!(errors.contains(word), "line {line} in {errors}");
         }
 
         let (status, v) = s

@@ -19,8 +19,9 @@ use std::io::{BufRead, BufReader, IsTerminal, Read};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
-/// Refused lines shown in the summary; the count covers them all.
-const SHOWN: usize = 20;
+/// Refused lines kept for the `--json` answer; the count covers them all,
+/// and standard error names every one.
+const KEPT: usize = 10_000;
 /// Chunks read ahead of the store.
 const AHEAD: usize = 5;
 /// Lines committed in one transaction at most: each commit writes every
@@ -55,17 +56,22 @@ struct Batch {
 struct Summary {
     imported: usize,
     rejected: usize,
-    shown: Vec<(usize, String)>,
+    kept: Vec<(usize, String)>,
     /// Bytes of the input behind the chunks written.
     read: u64,
 }
 
 impl Summary {
-    fn refuse(&mut self, mut refused: Vec<(usize, String)>) {
+    /// Names each refused line on standard error as soon as it is known
+    /// (a long import tells its problems while it runs).
+    fn refuse(&mut self, progress: &ProgressBar, mut refused: Vec<(usize, String)>) {
         refused.sort_by_key(|r| r.0);
         self.rejected += refused.len();
-        let room = SHOWN.saturating_sub(self.shown.len());
-        self.shown.extend(refused.into_iter().take(room));
+        for (line, why) in &refused {
+            progress.suspend(|| eprintln!("line {line}: {why}"));
+        }
+        let room = KEPT.saturating_sub(self.kept.len());
+        self.kept.extend(refused.into_iter().take(room));
     }
 }
 
@@ -107,7 +113,7 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
             group.push(next);
         }
         pending.0 += group.iter().map(|b| b.chunk.lines.len()).sum::<usize>();
-        if let Err(e) = write(&mut importer, group, &mut summary).await {
+        if let Err(e) = write(&mut importer, group, &mut summary, &progress).await {
             result = Err(e);
             break;
         }
@@ -145,30 +151,37 @@ pub async fn run(store: &Store, json: bool, args: ImportArgs) -> anyhow::Result<
     let elapsed = started.elapsed();
 
     if json {
+        let refused: Vec<_> = summary
+            .kept
+            .iter()
+            .map(|(line, why)| json!({"line": line, "reason": why}))
+            .collect();
         println!(
             "{}",
-            json!({"imported": summary.imported, "rejected": summary.rejected})
+            json!({
+                "imported": summary.imported,
+                "rejected": summary.rejected,
+                "refused": refused,
+            })
         );
-        return Ok(());
+    } else {
+        println!(
+            "imported {} into {} in {:.1} s ({:.0} events/s); {} refused",
+            count(summary.imported as u64, "event"),
+            org.name,
+            elapsed.as_secs_f64(),
+            summary.imported as f64 / elapsed.as_secs_f64().max(1e-9),
+            summary.rejected
+        );
     }
-    println!(
-        "imported {} into {} in {:.1} s ({:.0} events/s); {} refused",
-        count(summary.imported as u64, "event"),
-        org.name,
-        elapsed.as_secs_f64(),
-        summary.imported as f64 / elapsed.as_secs_f64().max(1e-9),
-        summary.rejected
-    );
-    if !summary.shown.is_empty() {
-        let first = if summary.rejected > SHOWN {
-            format!(" (the first {SHOWN})")
-        } else {
-            String::new()
-        };
-        println!("refused lines{first}:");
-        for (line, why) in &summary.shown {
-            println!("  line {line}: {why}");
-        }
+    if summary.rejected > 0 && !args.allow_rejects {
+        // A script must not take a partial import for a whole one.
+        return Err(anyhow!(
+            "{} refused (named above); the other lines were imported. Fix those \
+             lines and import them again, or pass --allow-rejects to accept an \
+             import with refused lines",
+            count(summary.rejected as u64, "line")
+        ));
     }
     Ok(())
 }
@@ -181,12 +194,13 @@ async fn write(
     importer: &mut Importer,
     group: Vec<Batch>,
     summary: &mut Summary,
+    progress: &ProgressBar,
 ) -> anyhow::Result<()> {
     let mut chunks = Vec::with_capacity(group.len());
     let mut numbers = Vec::with_capacity(group.len());
     let mut read = 0;
     for batch in group {
-        summary.refuse(batch.refused);
+        summary.refuse(progress, batch.refused);
         chunks.push(batch.chunk);
         numbers.push(batch.numbers);
         read = batch.read;
@@ -195,6 +209,7 @@ async fn write(
     for (chunk, numbers) in done.into_iter().zip(numbers) {
         summary.imported += chunk.imported;
         summary.refuse(
+            progress,
             chunk
                 .refused
                 .into_iter()
