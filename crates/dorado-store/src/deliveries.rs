@@ -134,7 +134,7 @@ pub(crate) async fn insert_many(
 const DELIVERY: Table = Table {
     head: "INSERT INTO deliveries (id, org_id, service_id, token_id, user_id, dialect, route,
                idempotency_key, body_sha256, body, received_at, accepted, status, error,
-               source_id, ignored, unmapped, outcome) VALUES ",
+               source_id, ignored, unmapped, outcome)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     per_row: 18,
     tail: "",

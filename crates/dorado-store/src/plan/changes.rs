@@ -191,7 +191,7 @@ impl<'a> Changes<'a> {
 const CHANGE: Table = Table {
     head: "INSERT INTO changes (org_id, repo, repo_key, sha, committed_at, authored_at,
                occurred_at, author, message, delivery_id, created_at, updated_at,
-               request_opened_at, request_head, request_base, request_commits) VALUES ",
+               request_opened_at, request_head, request_base, request_commits)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     per_row: 16,
     tail: " ON CONFLICT (org_id, repo_key, sha) DO UPDATE SET
@@ -215,7 +215,7 @@ const CHANGE: Table = Table {
 };
 
 const CHANGE_PARENT: Table = Table {
-    head: "INSERT INTO change_parents (org_id, repo_key, sha, parent_sha, ord, delivery_id) VALUES ",
+    head: "INSERT INTO change_parents (org_id, repo_key, sha, parent_sha, ord, delivery_id)",
     row: "(?, ?, ?, ?, ?, ?)",
     per_row: 6,
     tail: " ON CONFLICT DO NOTHING",

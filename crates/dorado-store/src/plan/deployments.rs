@@ -91,29 +91,26 @@ impl<'a> Deployments<'a> {
         let mut me = Self::default();
         let wanted: HashMap<(i64, &str), &'a str> =
             keys.iter().map(|&(s, e)| ((s, e), e)).collect();
-        for part in keys.chunks(LOOKUP) {
-            // A VALUES list joined to the unique index: one probe per key,
-            // the same plan on SQLite and PostgreSQL (both name the columns
-            // column1 and column2).
-            let mut sql = String::from(
-                "SELECT d.id, d.service_id, d.external_id, d.created_at, d.state_at, d.result,
-                     d.started_at
-                 FROM (VALUES ",
-            );
-            for i in 0..part.len() {
-                if i > 0 {
-                    sql.push_str(", ");
+        let values: Vec<Val> = keys
+            .iter()
+            .flat_map(|&(s, e)| [Val::Int(Some(s)), Val::Text(Some(e))])
+            .collect();
+        let parts = match backend {
+            Backend::Sqlite => LOOKUP,
+            Backend::Postgres => super::pg::MAX_ROWS,
+        };
+        for part in values.chunks(2 * parts) {
+            let rows = match backend {
+                Backend::Sqlite => {
+                    fetch(conn, backend, &lookup_values(part.len() / 2), part).await?
                 }
-                sql.push_str("(?, ?)");
-            }
-            sql.push_str(
-                ") AS k JOIN deployments d ON d.service_id = k.column1 AND d.external_id = k.column2",
-            );
-            let values: Vec<Val> = part
-                .iter()
-                .flat_map(|&(s, e)| [Val::Int(Some(s)), Val::Text(Some(e))])
-                .collect();
-            for row in fetch(conn, backend, &sql, &values).await? {
+                Backend::Postgres => {
+                    super::pg::query(LOOKUP_UNNEST.into(), part, 2)
+                        .fetch_all(&mut *conn)
+                        .await?
+                }
+            };
+            for row in rows {
                 let service: i64 = row.try_get(1)?;
                 let ext: &str = row.try_get(2)?;
                 let Some(&ext) = wanted.get(&(service, ext)) else {
@@ -367,10 +364,41 @@ impl<'a> Deployments<'a> {
     }
 }
 
+/// SQLite: a VALUES list of `n` keys joined to the unique index, one
+/// probe per key.
+fn lookup_values(n: usize) -> String {
+    let mut sql = String::from(
+        "SELECT d.id, d.service_id, d.external_id, d.created_at, d.state_at, d.result,
+             d.started_at
+         FROM (VALUES ",
+    );
+    for i in 0..n {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str("(?, ?)");
+    }
+    sql.push_str(
+        ") AS k JOIN deployments d ON d.service_id = k.column1 AND d.external_id = k.column2",
+    );
+    sql
+}
+
+/// PostgreSQL: the keys as two arrays (see `super::pg`), each probed in
+/// the unique index. `LIMIT 1` keeps the subquery a probe per key: joined
+/// freely, the planner's costs prefer a hash join over a scan of every
+/// deployment to a few hundred probes until the table is large (the
+/// probes are what is fast, the index being cached).
+const LOOKUP_UNNEST: &str = "SELECT d.id, d.service_id, d.external_id, d.created_at,
+         d.state_at, d.result, d.started_at
+     FROM unnest($1::bigint[], $2::text[]) AS k (service_id, external_id)
+     CROSS JOIN LATERAL (SELECT * FROM deployments d
+         WHERE d.service_id = k.service_id AND d.external_id = k.external_id LIMIT 1) d";
+
 const DEPLOYMENT: Table = Table {
     head: "INSERT INTO deployments (id, org_id, service_id, external_id, name, environment,
                result, kind, started_at, finished_at, occurred_at, rework, lead_time_seconds,
-               source, attributes, shipped, created_at, delivery_id, updated_at, state_at) VALUES ",
+               source, attributes, shipped, created_at, delivery_id, updated_at, state_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     per_row: 20,
     tail: " ON CONFLICT (id) DO UPDATE SET name = excluded.name,
@@ -384,7 +412,7 @@ const DEPLOYMENT: Table = Table {
 };
 
 const DEPLOYMENT_COMMIT: Table = Table {
-    head: "INSERT INTO deployment_commits (deployment_id, ord, repo, repo_key, sha) VALUES ",
+    head: "INSERT INTO deployment_commits (deployment_id, ord, repo, repo_key, sha)",
     row: "(?, ?, ?, ?, ?)",
     per_row: 5,
     tail: "",

@@ -454,7 +454,7 @@ fn written(id: i64, service: Option<ServiceId>, key: &IncidentKey, created: bool
 const INCIDENT: Table = Table {
     head: "INSERT INTO incidents (id, org_id, service_id, key, title, started_at, resolved_at,
                occurred_at, cause_kind, cause_value, fixed_by, is_incident, source, attributes,
-               created_at, updated_at, delivery_id, last_resolved_at, reopened_at) VALUES ",
+               created_at, updated_at, delivery_id, last_resolved_at, reopened_at)",
     row: "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     per_row: 19,
     tail: " ON CONFLICT (id) DO UPDATE SET title = excluded.title,

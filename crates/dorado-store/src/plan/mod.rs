@@ -17,6 +17,7 @@
 mod changes;
 mod deployments;
 mod incidents;
+mod pg;
 pub(crate) mod sql;
 
 use crate::apply::{ReusedIds, ServiceCache};

@@ -70,8 +70,10 @@ pub(crate) enum Val<'a> {
     Owned(Option<String>),
 }
 
-/// A multi-row INSERT: `head`, then `row` (`per_row` placeholders) once
-/// per row, then `tail`.
+/// A multi-row INSERT: `head` (`INSERT INTO t (columns)`), then on SQLite
+/// `VALUES` and `row` (`per_row` placeholders) once per row, on PostgreSQL
+/// the rows from one array per column (see `super::pg`), then `tail`
+/// (the ON CONFLICT clause, the same on both).
 pub(crate) struct Table {
     pub head: &'static str,
     pub row: &'static str,
@@ -91,6 +93,34 @@ impl Table {
     }
 
     pub(crate) async fn write(
+        &self,
+        conn: &mut AnyConnection,
+        backend: Backend,
+        values: &[Val<'_>],
+    ) -> Result<(), StoreError> {
+        match backend {
+            Backend::Sqlite => self.write_values(conn, backend, values).await,
+            Backend::Postgres => self.write_unnest(conn, values).await,
+        }
+    }
+
+    /// PostgreSQL: a parameter per column, whatever the number of rows.
+    async fn write_unnest(
+        &self,
+        conn: &mut AnyConnection,
+        values: &[Val<'_>],
+    ) -> Result<(), StoreError> {
+        for part in values.chunks(super::pg::MAX_ROWS * self.per_row) {
+            let sql = super::pg::statement(self.head, &part[..self.per_row], self.tail);
+            super::pg::query(sql, part, self.per_row)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// SQLite: placeholders, a statement per part of [`Table::parts`].
+    async fn write_values(
         &self,
         conn: &mut AnyConnection,
         backend: Backend,
@@ -144,8 +174,9 @@ impl Table {
         let rows = part.len() / self.per_row;
         let head = self.head(backend);
         let mut sql =
-            String::with_capacity(head.len() + rows * (self.row.len() + 2) + self.tail.len());
+            String::with_capacity(head.len() + 8 + rows * (self.row.len() + 2) + self.tail.len());
         sql.push_str(&head);
+        sql.push_str(" VALUES ");
         for r in 0..rows {
             if r > 0 {
                 sql.push_str(", ");
