@@ -55,7 +55,9 @@ fn adapt(sample: &str, base: &str, token: &str, service: i64) -> String {
     let auth = format!("-u 'x:{token}'");
     let mut cmd = sample
         .replace("<devlake-host>", base)
-        .replace("http://127.0.0.1:4000", base)
+        // With its slash: a server on port 4000x would otherwise match again
+        // once substituted (regression: a flake seen under CI).
+        .replace("http://127.0.0.1:4000/", &format!("{base}/"))
         .replace("/webhook/1/", &format!("/webhook/{service}/"));
     if cmd.contains("-u 'username:password'") {
         cmd = cmd.replace("-u 'username:password'", &auth);
