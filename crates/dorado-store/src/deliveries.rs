@@ -32,17 +32,24 @@ pub(crate) async fn find_accepted_by_key(
     .bind(key)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let outcome: Option<String> = row.try_get("outcome")?;
-    let outcome = match outcome {
-        Some(text) => serde_json::from_str(&text).map_err(|e| corrupt(format!("outcome: {e}")))?,
-        None => Outcome::default(),
-    };
-    Ok(Some(Earlier {
-        id: DeliveryId(row.try_get("id")?),
-        body_sha256: row.try_get("body_sha256")?,
-        outcome,
-    }))
+    row.as_ref().map(Earlier::from_row).transpose()
+}
+
+impl Earlier {
+    fn from_row(row: &AnyRow) -> Result<Self, StoreError> {
+        let outcome: Option<String> = row.try_get("outcome")?;
+        let outcome = match outcome {
+            Some(text) => {
+                serde_json::from_str(&text).map_err(|e| corrupt(format!("outcome: {e}")))?
+            }
+            None => Outcome::default(),
+        };
+        Ok(Earlier {
+            id: DeliveryId(row.try_get("id")?),
+            body_sha256: row.try_get("body_sha256")?,
+            outcome,
+        })
+    }
 }
 
 /// The accepted deliveries of `org` with these idempotency keys, by key.
@@ -64,21 +71,7 @@ pub(crate) async fn find_accepted_by_keys(
         let mut values = vec![Val::Int(Some(org.0))];
         values.extend(part.iter().map(|k| Val::Text(Some(*k))));
         for row in fetch(conn, backend, &sql, &values).await? {
-            let outcome: Option<String> = row.try_get("outcome")?;
-            let outcome = match outcome {
-                Some(text) => {
-                    serde_json::from_str(&text).map_err(|e| corrupt(format!("outcome: {e}")))?
-                }
-                None => Outcome::default(),
-            };
-            found.insert(
-                row.try_get("idempotency_key")?,
-                Earlier {
-                    id: DeliveryId(row.try_get("id")?),
-                    body_sha256: row.try_get("body_sha256")?,
-                    outcome,
-                },
-            );
+            found.insert(row.try_get("idempotency_key")?, Earlier::from_row(&row)?);
         }
     }
     Ok(found)
